@@ -1,0 +1,7 @@
+"""``python -m group_layers``: the same as the ``group-layers`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
