@@ -1,0 +1,153 @@
+# Entry point of the Nix half: builds the `group-layers` engine from this
+# project's source and hands it to ./build-image.nix. It gives
+#
+#   groupLayers  the engine (a Python application);
+#   buildImage   Nixery's manifest-output.json for the image the arguments
+#                describe (see ./build-image.nix);
+#   image        the same image as a `docker load` archive;
+#   wrapper      `nixery-build-image`, the command a Nixery-style server runs
+#                to build an image at run time: it passes its arguments
+#                (--argstr name ..., --argstr packages '[...]',
+#                --argstr pkgSource ...) to a nix-build of `buildImage` here
+#                and prints the path of manifest-output.json.
+#
+# Every argument of build-image.nix can be given here too; null means "its
+# default there".
+{
+  # The package set that builds the tools (the engine, tar, jq, ...) and,
+  # unless `pkgSource` names another one, provides the image's packages.
+  pkgs ? import <nixpkgs> { },
+  # The project's source tree (the folder with setup.py and group_layers/):
+  # a path, or a string when a run-time `nix-build --argstr self ...` gives it.
+  self ? ../.,
+  # The arguments of build-image.nix, documented there.
+  name ? null,
+  tag ? null,
+  packages ? null,
+  contents ? null,
+  maxLayers ? null,
+  pkgSource ? null,
+  popularity ? null,
+  config ? null,
+  extraCommands ? null,
+  uid ? null,
+  gid ? null,
+}@args:
+
+let
+  inherit (pkgs) lib;
+
+  # Why the source is rebuilt through readDir/readFile instead of `src = self`:
+  # the wrapper below starts a new `nix-build` at run time and hands it the
+  # source as `--argstr self /nix/store/...-group-layers-source`, a plain
+  # string without string context. A derivation using that string would not
+  # depend on the source, so a sandboxed or remote builder would not get it.
+  # Reading each file with builtins.readFile and writing it back with
+  # builtins.toFile puts every file in the derivation's context. It gives the
+  # same derivation whether `self` is the checkout or that store copy, so the
+  # engine built with the wrapper is the one used at run time. Only what the
+  # engine's build needs is taken: the files in `topFiles` and the package
+  # folder group_layers/; no tests, caches, build results or symlinks.
+  topFiles = [
+    "setup.py"
+    "setup.cfg"
+    "pyproject.toml"
+    "README.md"
+    "LICENSE"
+  ];
+  skipped =
+    fileName:
+    lib.hasPrefix "." fileName
+    || fileName == "__pycache__"
+    || lib.hasSuffix ".pyc" fileName
+    || lib.hasSuffix ".egg-info" fileName;
+
+  # The regular files below the folder `dir`, as
+  # [ { rel = "<prefix><name>"; file = <store path of a copy>; } ... ].
+  filesBelow =
+    dir: prefix:
+    lib.concatLists (
+      lib.mapAttrsToList (
+        fileName: type:
+        let
+          # `dir + ...` keeps a path a path: interpolating the checkout into a
+          # string would copy all of it (.git included) to the store.
+          child = dir + "/${fileName}";
+        in
+        if skipped fileName then
+          [ ]
+        else if type == "directory" then
+          filesBelow child "${prefix}${fileName}/"
+        else
+          lib.optional (type == "regular") {
+            rel = prefix + fileName;
+            file = builtins.toFile fileName (builtins.readFile child);
+          }
+      ) (builtins.readDir dir)
+    );
+
+  sourceFiles =
+    let
+      top = builtins.readDir self;
+    in
+    builtins.concatMap (
+      fileName:
+      lib.optional (top.${fileName} or null == "regular") {
+        rel = fileName;
+        file = builtins.toFile fileName (builtins.readFile (self + "/${fileName}"));
+      }
+    ) topFiles
+    ++ filesBelow (self + "/group_layers") "group_layers/";
+
+  source = pkgs.runCommand "group-layers-source" { } (
+    ''
+      mkdir -p "$out"
+    ''
+    + lib.concatMapStrings (f: ''
+      mkdir -p "$(dirname "$out"/${lib.escapeShellArg f.rel})"
+      cp ${f.file} "$out"/${lib.escapeShellArg f.rel}
+    '') sourceFiles
+  );
+
+  version =
+    let
+      found = builtins.match ''.*__version__ = "([^"]+)".*'' (
+        builtins.readFile (self + "/group_layers/__init__.py")
+      );
+    in
+    if found == null then throw "group_layers/__init__.py sets no __version__" else builtins.head found;
+in
+rec {
+  groupLayers = pkgs.python3Packages.buildPythonApplication {
+    pname = "group-layers";
+    inherit version;
+    src = source;
+    pyproject = true;
+    build-system = [ pkgs.python3Packages.setuptools ];
+    dependencies = with pkgs.python3Packages; [
+      networkx
+      jsonschema
+    ];
+    meta = {
+      description = "Decide which Nix store paths go into which container image layer";
+      mainProgram = "group-layers";
+    };
+  };
+
+  buildImage = import ./build-image.nix (
+    lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" ])
+    // {
+      inherit pkgs groupLayers;
+    }
+  );
+
+  inherit (buildImage) image;
+
+  wrapper = pkgs.writeShellScriptBin "nixery-build-image" ''
+    exec ${pkgs.nix}/bin/nix-build \
+      --show-trace \
+      --no-out-link "$@" \
+      --argstr self ${source} \
+      -A buildImage ${./.}
+  '';
+}

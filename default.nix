@@ -1,0 +1,25 @@
+# The project's entry point for nix-build, from the repository root:
+#
+#   nix-build -A buildImage --argstr packages '["bash","curl"]'
+#       Nixery's manifest-output.json for an image of bash and curl;
+#   nix-build -A image --argstr packages '["hello"]'
+#       the same kind of image as a `docker load` archive;
+#   nix-build -A group-layers
+#       the layering engine's command;
+#   nix-build -A nixery-build-image
+#       the command a Nixery-style server runs to build images.
+#
+# All arguments (pkgs, and those of build-image/build-image.nix: name,
+# packages, contents, maxLayers, config, ...) are those of
+# build-image/default.nix and are passed on to it unchanged; a misspelt one
+# is an error there.
+{ ... }@args:
+
+let
+  toolkit = import ./build-image args;
+in
+{
+  inherit (toolkit) buildImage image;
+  group-layers = toolkit.groupLayers;
+  nixery-build-image = toolkit.wrapper;
+}
