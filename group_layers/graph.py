@@ -85,6 +85,16 @@ class Graph:
         return order
 
 
+    def user_counts(self):
+        """For each path, how many other paths of the graph have it in their
+        closure: the popularity it would have if the graph were the package set."""
+        users = [0] * len(self.paths)
+        for i in reversed(self.topological_order()):  # referrers first
+            for r in self.refs[i]:
+                users[r] |= users[i] | (1 << i)
+        return [bin(u).count("1") for u in users]
+
+
 def _closure_sizes(nar, refs):
     """Sum of narSize over each path's closure (bitsets as Python ints)."""
     n = len(nar)

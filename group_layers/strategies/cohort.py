@@ -53,9 +53,10 @@ Finally the cohorts are ranked by ``size * (pop(head) + 1) ** 0.15`` (big and
 shared first); the best ``budget - 1`` stand alone and the others share the
 last layer, which is specific to the image anyway.
 
-Without popularity data, ``pop`` is estimated by how many paths of the image
-reference a path; rule 1 then still keeps cohorts from depending on which
-referrer happens to be present, though less precisely.
+Without popularity data the image itself stands in for the package set:
+``pop(q)`` is the number of the image's paths that need ``q``.  The rules then
+see only part of the users, so cohorts vary more between images, but the
+scheme still shares far better than Nixery's with popularity.
 
 Worked example
 --------------
@@ -128,9 +129,9 @@ def group(graph, popularity, budget):
 def _popularity(graph, popularity, referrers):
     """Popularity per path index.  A missing entry means 0 or 1 users (Nixery
     keeps counts above 1): 1 where the image shows a referrer, else 0.  With no
-    data at all, the number of referrers in the image stands in."""
+    data at all, the image is taken for the package set."""
     if not popularity:
-        return [len(r) for r in referrers]
+        return graph.user_counts()
     names = graph.names
     return [popularity.get(names[i], 1 if referrers[i] else 0) for i in range(len(graph))]
 
