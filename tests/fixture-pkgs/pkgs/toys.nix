@@ -1,0 +1,49 @@
+# Toy packages with real store references, for closure/layering tests.
+#   hello -> libgreeting, bash          (hello's bin/hello is a bash script)
+#   libgreeting: a shell "library" plus ~256 KiB of data
+{ lib, final }:
+
+{
+  libgreeting = final.stdenv.mkDerivation {
+    pname = "libgreeting";
+    version = "1.0";
+    buildCommand = ''
+      mkdir -p "$out/lib" "$out/share/libgreeting"
+      cat > "$out/lib/libgreeting.sh" <<'EOF_LIB'
+      # libgreeting: toy shell library (group-layers fixture)
+      greeting() {
+          local who="''${1:-world}"
+          printf 'Hello, %s!\n' "$who"
+      }
+      EOF_LIB
+      # deterministic filler data (~256 KiB): a "locale database"
+      seq -w 1 37449 > "$out/share/libgreeting/locale.db"
+    '';
+    meta.description = "Toy greeting library (group-layers fixture)";
+  };
+
+  hello = final.stdenv.mkDerivation (finalAttrs: {
+    pname = "hello";
+    version = "2.12.1";
+    buildCommand = ''
+      mkdir -p "$out/bin" "$out/share/doc/hello"
+      cat > "$out/bin/hello" <<EOF_HELLO
+      #!${final.bash}/bin/bash
+      # toy GNU hello (group-layers fixture)
+      source ${final.libgreeting}/lib/libgreeting.sh
+      case "\''${1:-}" in
+        --version) echo "hello (GNU Hello) ${finalAttrs.version}" ;;
+        -g|--greeting) shift; echo "\$*" ;;
+        *) greeting "\$@" ;;
+      esac
+      EOF_HELLO
+      chmod +x "$out/bin/hello"
+      echo "Toy GNU Hello for the group-layers test fixture." > "$out/share/doc/hello/README"
+    '';
+    meta = {
+      description = "Toy GNU Hello (group-layers fixture)";
+      mainProgram = "hello";
+      platforms = lib.systems.flakeExposed;
+    };
+  });
+}

@@ -1,0 +1,219 @@
+# Trivial builders with nixpkgs' argument shapes
+# (cf. nixpkgs pkgs/build-support/trivial-builders/default.nix).
+{ lib, final }:
+
+let
+  inherit (final) stdenv stdenvNoCC runtimeShell;
+in
+rec {
+  runCommandWith =
+    { stdenv ? stdenvNoCC, name, runLocal ? false, derivationArgs ? { } }:
+    buildCommand:
+    stdenv.mkDerivation ({
+      enableParallelBuilding = true;
+      inherit buildCommand name;
+      passAsFile = [ "buildCommand" ] ++ (derivationArgs.passAsFile or [ ]);
+    }
+    // lib.optionalAttrs runLocal { preferLocalBuild = true; allowSubstitutes = false; }
+    // builtins.removeAttrs derivationArgs [ "passAsFile" ]);
+
+  runCommand = name: env: runCommandWith { stdenv = stdenvNoCC; runLocal = false; inherit name; derivationArgs = env; };
+  runCommandNoCC = runCommand;
+  runCommandLocal = name: env: runCommandWith { stdenv = stdenvNoCC; runLocal = true; inherit name; derivationArgs = env; };
+  runCommandCC = name: env: runCommandWith { stdenv = final.stdenv; runLocal = false; inherit name; derivationArgs = env; };
+
+  writeTextFile =
+    { name
+    , text
+    , executable ? false
+    , destination ? ""
+    , checkPhase ? ""
+    , meta ? { }
+    , passthru ? { }
+    , allowSubstitutes ? false
+    , preferLocalBuild ? true
+    , derivationArgs ? { }
+    }:
+    let matches = builtins.match "/bin/([^/]+)" destination; in
+    assert lib.assertMsg (destination != "" -> (lib.hasPrefix "/" destination && destination != "/"))
+      "destination must be an absolute path, relative to the derivation's out path, got '${destination}' instead.";
+    runCommand name ({
+      inherit text executable checkPhase allowSubstitutes preferLocalBuild;
+      passAsFile = [ "text" ] ++ derivationArgs.passAsFile or [ ];
+      meta = lib.optionalAttrs (executable && matches != null) {
+        mainProgram = lib.head matches;
+      } // meta;
+      inherit passthru;
+    } // builtins.removeAttrs derivationArgs [ "passAsFile" ]) ''
+      target=$out${lib.escapeShellArg destination}
+      mkdir -p "$(dirname "$target")"
+      if [ -e "''${textPath:-}" ]; then
+        mv "$textPath" "$target"
+      else
+        printf '%s' "$text" > "$target"
+      fi
+      if [ -n "$executable" ]; then
+        chmod +x "$target"
+      fi
+      eval "$checkPhase"
+    '';
+
+  writeText = name: text: writeTextFile { inherit name text; };
+  writeTextDir = path: text: writeTextFile {
+    inherit text;
+    name = builtins.baseNameOf path;
+    destination = "/${path}";
+  };
+  writeScript = name: text: writeTextFile { inherit name text; executable = true; };
+  writeScriptBin = name: text: writeTextFile {
+    inherit name text; executable = true; destination = "/bin/${name}";
+    meta.mainProgram = name;
+  };
+  writeShellScript = name: text: writeTextFile {
+    inherit name;
+    executable = true;
+    text = ''
+      #!${runtimeShell}
+      ${text}
+    '';
+    checkPhase = ''
+      ${stdenv.shellDryRun} "$target"
+    '';
+  };
+  writeShellScriptBin = name: text: writeTextFile {
+    inherit name;
+    executable = true;
+    destination = "/bin/${name}";
+    text = ''
+      #!${runtimeShell}
+      ${text}
+    '';
+    checkPhase = ''
+      ${stdenv.shellDryRun} "$target"
+    '';
+    meta.mainProgram = name;
+  };
+
+  writeShellApplication =
+    { name
+    , text
+    , runtimeInputs ? [ ]
+    , runtimeEnv ? null
+    , meta ? { }
+    , passthru ? { }
+    , checkPhase ? null
+    , excludeShellChecks ? [ ]
+    , extraShellCheckFlags ? [ ]
+    , bashOptions ? [ "errexit" "nounset" "pipefail" ]
+    , derivationArgs ? { }
+    , inheritPath ? true
+    }:
+    writeTextFile {
+      inherit name meta passthru derivationArgs;
+      executable = true;
+      destination = "/bin/${name}";
+      allowSubstitutes = true;
+      preferLocalBuild = false;
+      text = ''
+        #!${runtimeShell}
+        ${lib.concatMapStringsSep "\n" (option: "set -o ${option}") bashOptions}
+      '' + lib.optionalString (runtimeEnv != null)
+        (lib.concatStrings (lib.mapAttrsToList (n: v: ''
+          export ${n}=${lib.escapeShellArg (toString v)}
+        '') runtimeEnv))
+      + lib.optionalString (runtimeInputs != [ ]) ''
+
+        export PATH="${lib.makeBinPath runtimeInputs}${lib.optionalString inheritPath ":$PATH"}"
+      '' + ''
+
+        ${text}
+      '';
+      # No shellcheck on the fixture machine: a syntax check only.
+      checkPhase =
+        if checkPhase == null then ''
+          runHook preCheck
+          ${stdenv.shellDryRun} "$target"
+          runHook postCheck
+        '' else checkPhase;
+    };
+
+  symlinkJoin =
+    args_@{ name, paths, preferLocalBuild ? true, allowSubstitutes ? false, postBuild ? "", ... }:
+    let
+      args = builtins.removeAttrs args_ [ "name" "postBuild" ] // {
+        inherit preferLocalBuild allowSubstitutes;
+        passAsFile = [ "paths" ];
+      };
+    in
+    runCommand name args ''
+      mkdir -p $out
+      if [ -e "''${pathsPath:-}" ]; then read -r -a __paths < "$pathsPath"; else __paths=(''${paths[@]}); fi
+      for i in "''${__paths[@]}"; do
+        # like `lndir -silent`: mirror directories, symlink files, first wins
+        if [ -d "$i" ]; then cp -rsn --no-preserve=mode "$i"/. "$out"/ 2>/dev/null || cp -rsn "$i"/. "$out"/; fi
+      done
+      ${postBuild}
+    '';
+
+  buildEnv =
+    { name
+    , paths
+    , pathsToLink ? [ "/" ]
+    , extraOutputsToInstall ? [ ]
+    , postBuild ? ""
+    , ignoreCollisions ? false
+    , checkCollisionContents ? true
+    , extraPrefix ? ""
+    , ignoreSingleFileOutputs ? false
+    , includeClosures ? false
+    , nativeBuildInputs ? [ ]
+    , buildInputs ? [ ]
+    , passthru ? { }
+    , meta ? { }
+    , manifest ? ""
+    , extraPaths ? [ ]
+    , pname ? null
+    , version ? null
+    , ...
+    }:
+    runCommand name {
+      inherit nativeBuildInputs buildInputs passthru meta;
+      paths = map toString (paths ++ lib.concatMap (p: map (o: p.${o}) (lib.filter (o: p ? ${o}) extraOutputsToInstall)) paths);
+      pathsToLink = pathsToLink;
+      ignoreCollisions = ignoreCollisions;
+      __structuredAttrs = true;
+      preferLocalBuild = true;
+      allowSubstitutes = false;
+    } ''
+      mkdir -p "$out${extraPrefix}"
+      for p in "''${paths[@]}"; do
+        [ -d "$p" ] || continue
+        for sub in "''${pathsToLink[@]}"; do
+          [ -d "$p$sub" ] || continue
+          mkdir -p "$out${extraPrefix}$sub"
+          cp -rsn "$p$sub"/. "$out${extraPrefix}$sub"/
+        done
+      done
+      ${postBuild}
+    '';
+
+  # cf. nixpkgs' closureInfo: uses exportReferencesGraph + structured attrs.
+  closureInfo = { rootPaths }:
+    runCommand "closure-info" {
+      __structuredAttrs = true;
+      exportReferencesGraph.closure = rootPaths;
+      preferLocalBuild = true;
+      empty = rootPaths == [ ];
+    } ''
+      mkdir "$out"
+      if [[ -n "$empty" ]]; then
+        echo 0 > "$out/total-nar-size"
+        touch "$out/registration" "$out/store-paths"
+      else
+        jq -r '.closure | map(.narSize) | add' < "$NIX_ATTRS_JSON_FILE" > "$out/total-nar-size"
+        jq -r '.closure | map([.path, .narHash, .narSize, "", (.references | length)] + .references) | add | map("\(.)\n") | add' \
+          < "$NIX_ATTRS_JSON_FILE" | head -n -1 > "$out/registration"
+        jq -r '.closure[].path' < "$NIX_ATTRS_JSON_FILE" > "$out/store-paths"
+      fi
+    '';
+}
