@@ -36,7 +36,8 @@
   # image config's store path, so that it changes with the image.
   tag ? null,
   # Packages to put in the image, by attribute name, as a JSON array in a
-  # string (as a server passes it): '["bash", "python3Packages.requests"]'.
+  # string (as a server passes it): '["bash", "python3Packages.requests"]',
+  # or as a Nix list of strings.
   # Dotted names select nested attributes; a top-level name that is not found
   # is tried again case-insensitively (registries forbid upper case in image
   # names, while nixpkgs has `haskellPackages` and the like).
@@ -79,7 +80,12 @@ let
     ;
 
   int = v: if builtins.isString v then lib.toInt v else v;
-  layerBudget = int maxLayers - 1;
+  # One layer stays free for the customisation layer.
+  layerBudget =
+    if int maxLayers >= 2 then
+      int maxLayers - 1
+    else
+      throw "group-layers: maxLayers is ${toString maxLayers}, it must be at least 2";
 
   # Package lookup --------------------------------------------------------
 
@@ -117,7 +123,8 @@ let
     map (attrName: lib.nameValuePair (lib.toLower attrName) attrName) (builtins.attrNames pkgSet)
   );
 
-  # The derivation named `pkgName`, or null.
+  # The derivation named `pkgName`, or null (also for names that are not
+  # derivations, or whose evaluation throws, as nixpkgs' removed aliases do).
   lookup =
     pkgName:
     let
@@ -129,10 +136,11 @@ let
           exact
         else
           lib.attrByPath ([ topName ] ++ builtins.tail attrPath) null pkgSet;
+      usable = builtins.tryEval (lib.isDerivation found);
     in
-    if lib.isDerivation found then found else null;
+    if usable.success && usable.value then found else null;
 
-  pkgNames = fromJSON packages;
+  pkgNames = if builtins.isString packages then fromJSON packages else packages;
   found = map lookup pkgNames;
   notFound = lib.concatLists (lib.zipListsWith (n: d: lib.optional (d == null) n) pkgNames found);
   allContents = lib.toList contents ++ builtins.filter (d: d != null) found;
@@ -377,8 +385,11 @@ let
   imageTag =
     if tag != null then tag else builtins.substring 0 32 (baseNameOf imageConfig.outPath);
 
+  # The `docker load` archive: manifest.json, the config as <sha256>.json and
+  # each layer as <sha256>/layer.tar. Its attributes imageName and imageTag
+  # give its RepoTags entry, as those of dockerTools' images do.
   image =
-    pkgs.runCommand "${drvName}.tar"
+    (pkgs.runCommand "${drvName}.tar"
       {
         nativeBuildInputs = [
           pkgs.coreutils
@@ -404,7 +415,11 @@ let
         (cd image && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort) > members
         tar --create --file "$out" ${tarFlags} --owner=0 --group=0 --dereference \
           --directory image --verbatim-files-from --files-from members
-      '';
+      ''
+    )
+    // {
+      inherit imageName imageTag;
+    };
 
   notFoundMessage = "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}";
 in
