@@ -2,9 +2,14 @@
 
 ``group-layers --graph FILE --pop FILE --budget N --out FILE`` reads an image's
 runtime graph (and popularity data), lets a strategy group its store paths
-into at most N layers and writes them as JSON.  ``-`` is stdin / stdout.
-Like Go's flag package, options may also be spelled with one dash
+into at most N layers and writes them (``--format``: JSON for Nix, a table
+for people, or the dominator tree for Graphviz).  ``group-layers popcount
+GRAPH...`` computes popularity data from many graphs.  ``-`` is stdin /
+stdout.  Like Go's flag package, options may also be spelled with one dash
 (``-budget 93``).
+
+Exit status: 0 done; 2 bad input or arguments (one line on stderr, no output
+file); 1 an internal error (a bug: with a traceback).
 """
 
 import argparse
@@ -12,35 +17,52 @@ import json
 import os
 import sys
 import tempfile
+import traceback
+from collections import Counter
 
-from . import __version__
-from .graph import from_document
+from . import __version__, validate
+from .graph import package_name
 from .strategies import DEFAULT, STRATEGIES
-
-
-class BadInput(Exception):
-    """A problem with what the user gave us: exit status 2, one line on stderr."""
+from .validate import BadInput
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise BadInput(message)
+        raise BadInput("arguments", "", message)
 
 
-def _parser():
-    parser = _Parser(prog="group-layers", allow_abbrev=False, description=__doc__.split("\n")[0])
+def _layers_parser():
+    parser = _Parser(prog="group-layers", allow_abbrev=False,
+                     description="Group an image's store paths into layers. "
+                                 "Also: group-layers popcount GRAPH... (see popcount --help).")
     option = parser.add_argument
     option("--graph", "-graph", default=".attrs.json", metavar="FILE",
-           help="image graph: .attrs.json of exportReferencesGraph, or nix path-info --json "
-                "--recursive (default: %(default)s)")
-    option("--pop", "-pop", metavar="FILE", help="popularity data (default: none)")
+           help="the image's graph: the .attrs.json of exportReferencesGraph.graph, or "
+                "nix path-info --json --recursive (default: %(default)s)")
+    option("--pop", "-pop", metavar="FILE",
+           help="popularity data, in Nixery's format (default: none)")
     option("--budget", "-budget", type=int, default=94, metavar="N",
-           help="most layers to make (default: %(default)s)")
+           help="the most layers to make (default: %(default)s)")
     option("--out", "-out", default="layers.json", metavar="FILE",
            help="where to write the layers (default: %(default)s)")
     option("--strategy", "-strategy", choices=sorted(STRATEGIES), default=DEFAULT,
-           help="layering strategy (default: %(default)s)")
+           help="how to group (default: %(default)s)")
+    option("--format", "-format", choices=("json", "table", "dot"), default="json",
+           help="json: for Nix; table: for people; dot: the dominator tree with each "
+                "path's layer, for Graphviz (default: %(default)s)")
     option("--version", action="version", version=f"group-layers {__version__}")
+    return parser
+
+
+def _popcount_parser():
+    parser = _Parser(prog="group-layers popcount", allow_abbrev=False,
+                     description="For each package name, count how many of the graphs' roots "
+                                 "have it in their closure (a root in several graphs counts "
+                                 "once); write popularity data in Nixery's format.")
+    parser.add_argument("graphs", nargs="+", metavar="GRAPH",
+                        help="graph files, in any shape --graph takes")
+    parser.add_argument("--out", "-out", default="-", metavar="FILE",
+                        help="where to write it (default: stdout)")
     return parser
 
 
@@ -53,11 +75,17 @@ def _read_json(name):
             with open(name, "rb") as f:
                 data = f.read()
     except OSError as e:
-        raise BadInput(f"{name}: {e.strerror}") from None
+        raise BadInput(name, "", e.strerror) from None
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
     except ValueError as e:
-        raise BadInput(f"{name}: not JSON: {e}") from None
+        raise BadInput(name, "", f"not JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(name, "", "not JSON we can read: nested too deeply") from None
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _write(name, text):
@@ -65,11 +93,11 @@ def _write(name, text):
     if name == "-":
         sys.stdout.write(text)
         return
-    directory = os.path.dirname(os.path.abspath(name))
     try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".group-layers-")
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(name)),
+                                         prefix=".group-layers-")
     except OSError as e:
-        raise BadInput(f"{name}: {e.strerror}") from None
+        raise BadInput(name, "", f"cannot write here: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -77,37 +105,119 @@ def _write(name, text):
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, name)
+    except OSError as e:
+        os.unlink(temporary)
+        raise BadInput(name, "", f"cannot write: {e.strerror}") from None
     except BaseException:
         os.unlink(temporary)
         raise
 
 
-def _layers_json(graph, layers):
-    rows = (
-        json.dumps({
-            "contents": [graph.paths[i] for i in layer.members],
-            "size": layer.size(graph),
-            "why": layer.why,
-        })
+def _json(rows):
+    return "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
+
+
+def _main_package(graph, layer):
+    """The member with the largest closure: the top of the layer's subtree."""
+    return package_name(graph.paths[max(layer.members, key=lambda i: (graph.closure_size[i], -i))])
+
+
+def _human(size):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _table(graph, layers):
+    lines = [f"{'layer':>5}  {'size':>10}  {'paths':>6}  {'main package':<48}  why"]
+    for number, layer in enumerate(layers, 1):
+        lines.append(f"{number:>5}  {_human(layer.size(graph)):>10}  {len(layer.members):>6}  "
+                     f"{_main_package(graph, layer):<48}  {layer.why}")
+    total = sum(graph.nar_size)
+    lines.append(f"{'total':>5}  {_human(total):>10}  {len(graph):>6}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot(graph, layers):
+    from .dominators import dominator_children
+
+    layer_of = [0] * len(graph)
+    for number, layer in enumerate(layers, 1):
+        for i in layer.members:
+            layer_of[i] = number
+    lines = [
+        "digraph dominators {",
+        "  rankdir=LR;",
+        "  node [shape=box, style=filled, colorscheme=set312];",
+        '  image [label="image", shape=ellipse, fillcolor=white];',
+    ]
+    for i, path in enumerate(graph.paths):
+        label = f"{package_name(path)}\\nlayer {layer_of[i]}".replace('"', '\\"')
+        lines.append(f'  p{i} [label="{label}", fillcolor={(layer_of[i] - 1) % 12 + 1}];')
+    for parent, children in enumerate(dominator_children(graph)):
+        source = "image" if parent == len(graph) else f"p{parent}"
+        lines.extend(f"  {source} -> p{child};" for child in children)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _layers(argv):
+    args = _layers_parser().parse_args(argv)
+    budget = validate.budget(args.budget)
+    graph = validate.graph(_read_json(args.graph), args.graph)
+    popularity = validate.popularity(_read_json(args.pop), args.pop) if args.pop else {}
+    layers = STRATEGIES[args.strategy](graph, popularity, budget)
+    rows = [
+        {"contents": [graph.paths[i] for i in layer.members],
+         "size": layer.size(graph), "why": layer.why}
         for layer in layers
-    )
-    return "[\n" + ",\n".join(rows) + "\n]\n"
+    ]
+    validate.output(graph, layers, budget, rows)
+    render = {"json": lambda: _json(rows), "table": lambda: _table(graph, layers),
+              "dot": lambda: _dot(graph, layers)}[args.format]
+    _write(args.out, render())
 
 
-def _layer_command(argv):
-    args = _parser().parse_args(argv)
-    graph = from_document(_read_json(args.graph))
-    popularity = _read_json(args.pop) if args.pop else {}
-    layers = STRATEGIES[args.strategy](graph, popularity, args.budget)
-    _write(args.out, _layers_json(graph, layers))
+def _popcount(argv):
+    args = _popcount_parser().parse_args(argv)
+    counts, counted = Counter(), set()
+    for file in args.graphs:
+        graph = validate.graph(_read_json(file), file)
+        names = graph.names
+        for root in graph.roots:
+            if graph.paths[root] in counted:
+                continue
+            counted.add(graph.paths[root])
+            seen, stack = {root}, [root]
+            while stack:
+                for r in graph.refs[stack.pop()]:
+                    if r not in seen:
+                        seen.add(r)
+                        stack.append(r)
+            counts.update({names[i] for i in seen})
+    _write(args.out, json.dumps(dict(sorted(counts.items())), indent=0) + "\n")
 
 
 def main(argv=None):
     """Run the command; return its exit status."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        _layer_command(argv)
+        if argv[:1] == ["popcount"]:
+            _popcount(argv[1:])
+        else:
+            _layers(argv)
     except BadInput as e:
         print(f"group-layers: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception:
+        print("group-layers: internal error, please report it:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
     return 0

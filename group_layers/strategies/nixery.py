@@ -83,10 +83,16 @@ def group(graph, popularity, budget):
         layers.append((rating, top, members, _why(top, requested, big, popular)))
     layers.sort(key=lambda layer: layer[:2])
 
-    while len(layers) > budget:
-        first, second = layers[0], layers[1]
-        layers[1] = (first[0] + second[0], second[1], first[2] + second[2], "merged")
-        del layers[0]
+    if len(layers) > budget:
+        # Merging the first layer into the second until the budget is met
+        # merges the first len - budget + 1 layers into one, in first place.
+        merged = layers[: len(layers) - budget + 1]
+        layers[: len(merged)] = [(
+            sum(layer[0] for layer in merged),
+            None,
+            [i for layer in merged for i in layer[2]],
+            "merged",
+        )]
     return [Layer(tuple(sorted(members)), why) for _, _, members, why in layers]
 
 

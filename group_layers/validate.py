@@ -1,0 +1,226 @@
+"""Check every input against the JSON Schema files shipped in ``schemas/``, then
+against the rules a schema cannot express; build the :class:`Graph`.
+
+A problem raises :class:`BadInput`, which names the file and the offending
+element as a JSON pointer (``/graph/17/references/3``); the command prints it
+as one line and exits with status 2.
+
+Rules beyond the schemas: every reference and every root names a path of the
+graph; two entries for the same path agree (size, hash and references);
+sizes and popularity counts are integers, not floats like ``1.0`` (which
+JSON Schema counts as integers); no path reaches itself through references
+(Nix store paths cannot, and the strategies rely on it); the budget is at
+least 1.
+
+How schema validation stays fast
+--------------------------------
+jsonschema is the reference implementation, but it is slow on our inputs:
+on the whole Debian archive as one image (63,436 entries, 44 MB) its
+compiled ``Draft202012Validator.is_valid`` alone takes 1.9 s (jsonschema
+4.10) to 2.9 s (4.26), most of the 3 s the whole run may take, and importing
+it costs 50 ms of the 0.3 s a typical image may take.  So a valid document
+is checked by ``fastschema``: it compiles the same schema file into one
+plain Python predicate that visits every element (20 times faster here).
+It understands only the keywords our files use and refuses any other, and the
+tests hold it to jsonschema's verdict on generated valid and broken
+documents.  Only when it rejects a document is jsonschema imported, to say
+what is wrong and where; should jsonschema find nothing, that is a bug (exit
+status 1), not a pass.  Shortcuts that would check less, such as validating
+one entry of each shape, were not taken: every element of every input is
+checked against the schema file.
+"""
+
+import json
+from collections import Counter
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+
+from .fastschema import compile_schema
+from .graph import from_document
+
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
+class BadInput(Exception):
+    """Bad input: ``file`` (or option) and ``pointer`` name where, ``message`` what."""
+
+    def __init__(self, file, pointer, message):
+        super().__init__(file, pointer, message)
+        self.file, self.pointer, self.message = file, pointer, message
+
+    def __str__(self):
+        where = f"{self.file}: {self.pointer}" if self.pointer else self.file
+        message = " ".join(str(self.message).split())
+        if len(message) > 300:
+            message = message[:150] + " ... " + message[-150:]
+        return f"{where}: {message}"
+
+
+def pointer(*parts):
+    """The JSON pointer (RFC 6901) of the element reached through ``parts``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@lru_cache(maxsize=None)
+def schema(name):
+    """The parsed schema file ``schemas/<name>.json``."""
+    return json.loads((SCHEMAS / f"{name}.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def _predicate(name):
+    return compile_schema(schema(name))
+
+
+def check_schema(name, doc, file):
+    """Raise :class:`BadInput` unless ``doc`` is valid against ``schemas/<name>.json``."""
+    if _predicate(name)(doc):
+        return
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(schema(name)).iter_errors(doc))
+    if error is None:
+        raise RuntimeError(f"fastschema rejects {file} but jsonschema accepts it ({name})")
+    message, instance = error.message, repr(error.instance)
+    if message.startswith(instance):
+        message = _show(error.instance) + message[len(instance):]
+    raise BadInput(file, pointer(*error.absolute_path), message)
+
+
+def _show(value):
+    """``value`` as JSON, shortened to a glance."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:40] + " ... " + text[-15:]
+
+
+def shape(doc):
+    """Which graph schema ``doc`` is meant for: a list is ``nix path-info``'s
+    older form, an object keyed by store paths its newer form, any other
+    object the structured-attrs file."""
+    if isinstance(doc, list):
+        return "path-info-list"
+    if isinstance(doc, dict) and doc and all(k.startswith("/") for k in doc):
+        return "path-info-object"
+    return "graph-attrs"
+
+
+def graph(doc, file):
+    """The :class:`~group_layers.graph.Graph` of a parsed graph document, after every check.
+
+    Each rule is checked over the whole document at once, and an offender is
+    looked for only when one exists."""
+    kind = shape(doc)
+    check_schema(kind, doc, file)
+    roots = ()
+    if kind == "graph-attrs":
+        entries, roots = doc["graph"], doc["exportReferencesGraph"]["graph"]
+        paths = [e["path"] for e in entries]
+        keys = lambda i: ("graph", i)  # noqa: E731
+    elif kind == "path-info-list":
+        entries, paths = doc, [e["path"] for e in doc]
+        keys = lambda i: (i,)  # noqa: E731
+    else:
+        entries, paths = list(doc.values()), list(doc)
+        keys = lambda i: (paths[i],)  # noqa: E731
+
+    for i, entry in enumerate(entries):
+        if type(entry["narSize"]) is not int or type(entry.get("closureSize", 0)) is not int:
+            field = "narSize" if type(entry["narSize"]) is not int else "closureSize"
+            raise BadInput(file, pointer(*keys(i), field),
+                           f"{_show(entry[field])} is not an integer")
+    index = dict(zip(paths, range(len(paths))))
+    if len(index) != len(paths):
+        first = {}
+        for i, path in enumerate(paths):
+            j = first.setdefault(path, i)
+            if _facts(entries[i]) != _facts(entries[j]):
+                raise BadInput(file, pointer(*keys(i)),
+                               f"disagrees with {pointer(*keys(j))}, another entry for {path}")
+    if not index.keys() >= set().union(*(e["references"] for e in entries)):
+        for i, entry in enumerate(entries):
+            for j, reference in enumerate(entry["references"]):
+                if reference not in index:
+                    raise BadInput(file, pointer(*keys(i), "references", j),
+                                   f"{reference} is not in the graph")
+    if not index.keys() >= set(roots):
+        j = next(j for j, root in enumerate(roots) if root not in index)
+        raise BadInput(file, pointer("exportReferencesGraph", "graph", j),
+                       f"root {roots[j]} is not in the graph")
+
+    result = from_document(doc)
+    _check_acyclic(result, lambda path: (keys(index[path]), entries[index[path]]), file)
+    return result
+
+
+def _facts(entry):
+    return (entry["narSize"], entry.get("closureSize"), entry.get("narHash"),
+            frozenset(entry["references"]))
+
+
+def _check_acyclic(result, entry_of, file):
+    """Kahn's algorithm; on a cycle, name a reference that closes it
+    (``entry_of(path)``: the pointer parts and the entry of ``path``)."""
+    users = [0] * len(result)
+    for i, count in Counter(chain.from_iterable(result.refs)).items():
+        users[i] = count
+    ready = [i for i, count in enumerate(users) if not count]
+    for node in ready:
+        for r in result.refs[node]:
+            users[r] -= 1
+            if not users[r]:
+                ready.append(r)
+    if len(ready) == len(result):
+        return
+    # Left: the cycles, and what they reference.  Drop the latter, then
+    # walk references among the rest until a path comes back.
+    stuck = {i for i, count in enumerate(users) if count}
+    while True:
+        free = [i for i in stuck if not stuck.intersection(result.refs[i])]
+        if not free:
+            break
+        stuck.difference_update(free)
+    node, seen = min(stuck), {}
+    while node not in seen:
+        seen[node] = len(seen)
+        node = next(r for r in result.refs[node] if r in stuck)
+    cycle = list(seen)[seen[node]:]
+    where, entry = entry_of(result.paths[cycle[-1]])
+    j = entry["references"].index(result.paths[node])
+    names = " -> ".join(result.paths[i] for i in cycle + [node])
+    raise BadInput(file, pointer(*where, "references", j), f"reference cycle: {names}")
+
+
+def popularity(doc, file):
+    """Popularity data, after every check."""
+    check_schema("popularity", doc, file)
+    for name, count in doc.items():
+        if type(count) is not int:
+            raise BadInput(file, pointer(name), f"{_show(count)} is not an integer")
+    return doc
+
+
+def budget(n):
+    """``n`` as a layer budget, after its check."""
+    if n < 1:
+        raise BadInput("--budget", "", f"must be at least 1, not {n}")
+    return n
+
+
+def output(graph, layers, budget, rows):
+    """Raise RuntimeError, a bug in the strategy, unless its ``layers`` keep the
+    contract: at most ``budget`` of them, each path in exactly one, members
+    sorted, and their JSON ``rows`` valid against ``schemas/layers.json``."""
+    if len(layers) > budget:
+        raise RuntimeError(f"{len(layers)} layers for a budget of {budget}")
+    times = [0] * len(graph)
+    for layer in layers:
+        if list(layer.members) != sorted(set(layer.members)):
+            raise RuntimeError(f"layer members not sorted and unique: {layer}")
+        for i in layer.members:
+            times[i] += 1
+    if any(count != 1 for count in times):
+        raise RuntimeError("a path is in no layer or in several")
+    if not _predicate("layers")(rows):
+        raise RuntimeError("the layers are not valid against schemas/layers.json")
