@@ -79,7 +79,7 @@ let
       ${collectSitesShell}
       for d in $deps; do __pyCollect "$d"; done
       mkdir -p "$out/bin" "$out/${sitePackages}"
-      for s in "''${__pySites[@]}"; do cp -rsn "$s"/. "$out/${sitePackages}"/ 2>/dev/null || true; done
+      for s in "''${__pySites[@]}"; do cp -rsn "$s"/* "$out/${sitePackages}"/ 2>/dev/null || true; done
       for b in python3 python python${pythonVersion}; do
         # Debian python ignores NIX_PYTHONPATH; the env is exposed via PYTHONPATH.
         printf '#!%s\nexport PYTHONPATH="%s''${PYTHONPATH:+:$PYTHONPATH}"\nexec %s "$@"\n' \

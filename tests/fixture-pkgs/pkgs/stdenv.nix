@@ -14,6 +14,10 @@ let
       mkdir -p "$out/bin"
       cp /bin/bash "$out/bin/bash"
       ln -s bash "$out/bin/sh"
+      # Do not let bash exec the last command: coreutils close stdout/stderr
+      # before exiting, Nix 2.8 then sees EOF on the log pipe, kills the
+      # still-running builder and reports "signal 9 (Killed)".
+      exit 0
     '' ];
   }) // {
     inherit pname;
@@ -33,6 +37,7 @@ let
       export PATH=/usr/bin:/bin
       mkdir -p "$out"
       cp ${../stdenv/setup.sh} "$out/setup"
+      exit 0  # see mkHostBash
     '' ];
   };
 

@@ -4,6 +4,29 @@
 
 let
   inherit (final) stdenv stdenvNoCC runtimeShell;
+
+  # Like `lndir -silent FROM TO`: mirror directories, symlink files; an
+  # existing entry in TO wins (first path wins).  Unlike lndir, a symlink in
+  # FROM gets a link to itself (not a copy), so the result keeps a reference
+  # to FROM even where FROM's files are links to the host's /usr/bin.
+  lndirShell = ''
+    __lndir() {
+      local from="$1" to="$2" e name
+      mkdir -p "$to"
+      shopt -s dotglob nullglob
+      for e in "$from"/*; do
+        name="''${e##*/}"
+        if [[ -L "$e" ]]; then
+          [[ -e "$to/$name" || -L "$to/$name" ]] || ln -s "$e" "$to/$name"
+        elif [[ -d "$e" ]]; then
+          if [[ -L "$to/$name" || ( -e "$to/$name" && ! -d "$to/$name" ) ]]; then continue; fi
+          __lndir "$e" "$to/$name"
+        else
+          [[ -e "$to/$name" || -L "$to/$name" ]] || ln -s "$e" "$to/$name"
+        fi
+      done
+    }
+  '';
 in
 rec {
   runCommandWith =
@@ -146,11 +169,11 @@ rec {
       };
     in
     runCommand name args ''
+      ${lndirShell}
       mkdir -p $out
-      if [ -e "''${pathsPath:-}" ]; then read -r -a __paths < "$pathsPath"; else __paths=(''${paths[@]}); fi
+      if [ -e "''${pathsPath:-}" ]; then read -r -a __paths < "$pathsPath" || true; else __paths=(''${paths[@]}); fi
       for i in "''${__paths[@]}"; do
-        # like `lndir -silent`: mirror directories, symlink files, first wins
-        if [ -d "$i" ]; then cp -rsn --no-preserve=mode "$i"/. "$out"/ 2>/dev/null || cp -rsn "$i"/. "$out"/; fi
+        if [ -d "$i" ]; then __lndir "$i" "$out"; fi
       done
       ${postBuild}
     '';
@@ -185,13 +208,13 @@ rec {
       preferLocalBuild = true;
       allowSubstitutes = false;
     } ''
+      ${lndirShell}
       mkdir -p "$out${extraPrefix}"
       for p in "''${paths[@]}"; do
         [ -d "$p" ] || continue
         for sub in "''${pathsToLink[@]}"; do
           [ -d "$p$sub" ] || continue
-          mkdir -p "$out${extraPrefix}$sub"
-          cp -rsn "$p$sub"/. "$out${extraPrefix}$sub"/
+          __lndir "$p$sub" "$out${extraPrefix}$sub"
         done
       done
       ${postBuild}
