@@ -13,7 +13,7 @@ where the ideal is every distinct store path downloaded once (what one layer
 per path gives).  1.0 is the limit.
 
 Run ``python -m benchmarks.sharing`` from the repository root; it prints a
-table, writes ``benchmarks/out/sharing.md`` and ``benchmarks/out/sharing.png``
+table, writes ``docs/sharing.md`` and ``docs/sharing.png``
 (efficiency against budget) and times every strategy per image.
 """
 
@@ -32,7 +32,7 @@ from .progress import Progress
 
 TABLE_BUDGETS = (96, 40, 20)
 PLOT_BUDGETS = (10, 20, 30, 40, 60, 80, 96, 128)
-OUT = Path(__file__).resolve().parent / "out"
+OUT = Path(__file__).resolve().parent.parent / "docs"
 
 
 def one_layer_per_image(graph, popularity, budget):
