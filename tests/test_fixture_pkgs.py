@@ -182,3 +182,142 @@ def test_flake_evaluates(nix_env):
         env=nix_env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == "hello-2.12.1"
+
+
+def nix_eval(env: dict[str, str], expr: str):
+    out = subprocess.run(["nix-instantiate", *NIX_OPTS, "--eval", "--strict", "--json", "-E", expr],
+                         env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_lib_semantics(nix_env):
+    got = nix_eval(nix_env, """
+      let lib = (import <nixpkgs> {}).lib; in {
+        split = lib.splitString "." "a.b..c";
+        splitSub = lib.strings.splitString ", " "x, y";
+        esc = lib.escapeShellArg "it's";
+        escs = lib.escapeShellArgs [ "a b" "c" ];
+        lower = lib.toLower "MiXeD";
+        pre = [ (lib.hasPrefix "ab" "abc") (lib.hasSuffix "bc" "abc") (lib.removePrefix "a" "abc") (lib.removeSuffix "c" "abc") ];
+        path = [ (lib.attrByPath [ "a" "b" ] 0 { a.b = 1; }) (lib.attrByPath [ "a" "x" ] 0 { a.b = 1; })
+                 (lib.hasAttrByPath [ "a" "b" ] { a.b = null; }) (lib.getAttrFromPath [ "a" ] { a = 2; }) ];
+        maps = [ (lib.mapAttrsToList (n: v: n + v) { x = "1"; y = "2"; })
+                 (lib.mapAttrs' (n: v: lib.nameValuePair "k${n}" v) { a = 1; })
+                 (lib.filterAttrs (n: v: v > 1) { a = 1; b = 2; })
+                 (lib.genAttrs [ "p" "q" ] (n: n + n)) ];
+        lists = [ (lib.unique [ 3 1 3 2 1 ]) (lib.sort (a: b: a < b) [ 3 1 2 ]) (lib.concatMap (x: [ x x ]) [ 1 2 ])
+                  (lib.optional false 1) (lib.optionals true [ 1 2 ]) (lib.lists.foldl' (a: b: a + b) 0 [ 1 2 3 ]) ];
+        strs = [ (lib.concatMapStringsSep "," toString [ 1 2 ]) (lib.optionalString false "x")
+                 (lib.makeBinPath [ "/a" "/b" ]) (lib.makeSearchPath "lib" [ "/a" ]) ];
+        attrsSub = lib.attrsets.attrNames { b = 1; a = 2; };
+        fix = lib.fix (self: { a = 1; b = self.a + 1; });
+        ext = (lib.fix (lib.extends (lib.composeManyExtensions [ (f: p: { x = p.x + 1; }) (f: p: { x = p.x * 10; }) ]) (self: { x = 1; }))).x;
+        systems = lib.attrNames (lib.genAttrs lib.systems.flakeExposed (s: s));
+        libExtend = (lib.extend (f: p: { answer = 42; })).answer;
+      }
+    """)
+    assert got["split"] == ["a", "b", "", "c"]
+    assert got["splitSub"] == ["x", "y"]
+    assert got["esc"] == "'it'\\''s'"
+    assert got["escs"] == "'a b' c"
+    assert got["lower"] == "mixed"
+    assert got["pre"] == [True, True, "bc", "ab"]
+    assert got["path"] == [1, 0, True, 2]
+    assert got["maps"] == [["x1", "y2"], {"ka": 1}, {"b": 2}, {"p": "pp", "q": "qq"}]
+    assert got["lists"] == [[3, 1, 2], [1, 2, 3], [1, 1, 2, 2], [], [1, 2], 6]
+    assert got["strs"] == ["1,2", "", "/a/bin:/b/bin", "/a/lib"]
+    assert got["attrsSub"] == ["a", "b"]
+    assert got["fix"] == {"a": 1, "b": 2}
+    assert got["ext"] == 20
+    assert got["systems"] == ["aarch64-linux", "x86_64-linux"]
+    assert got["libExtend"] == 42
+
+
+def test_module_vocabulary_is_callable(nix_env):
+    """A NixOS-style module can be called as a plain function with the fixture's lib."""
+    got = nix_eval(nix_env, """
+      let
+        pkgs = import <nixpkgs> {};
+        inherit (pkgs) lib;
+        module = { config, lib, pkgs, ... }: with lib; {
+          options.demo = {
+            enable = mkEnableOption "demo";
+            package = mkPackageOption pkgs "hello" { };
+            port = mkOption { type = types.ints.positive; default = 80; description = "port"; };
+            items = mkOption { type = types.attrsOf (types.submodule ({ name, ... }: { options.x = mkOption { type = types.nullOr types.str; }; })); default = { }; };
+            mode = mkOption { type = types.enum [ "a" "b" ]; default = "a"; example = literalExpression "\\"b\\""; };
+          };
+          config = mkIf config.demo.enable (mkMerge [ { environment.etc.x.text = mkDefault "hi"; } ]);
+        };
+        m = module { config.demo.enable = true; inherit lib pkgs; };
+        o = m.options.demo;
+      in {
+        enableType = o.enable.type.name;
+        enableDefault = o.enable.default;
+        pkgName = o.package.default.name;
+        portOk = [ (o.port.type.check 3) (o.port.type.check 0) ];
+        itemsType = o.items.type.name;
+        modeOk = [ (o.mode.type.check "b") (o.mode.type.check "c") ];
+        example = o.mode.example._type;
+        cfgType = m.config._type;
+        cond = m.config.condition;
+        inner = (builtins.head m.config.content.contents).environment.etc.x.text;
+      }
+    """)
+    assert got == {
+        "enableType": "bool", "enableDefault": False, "pkgName": "hello-2.12.1",
+        "portOk": [True, False], "itemsType": "attrsOf", "modeOk": [True, False],
+        "example": "literalExpression", "cfgType": "if", "cond": True,
+        "inner": {"_type": "override", "priority": 1000, "content": "hi"},
+    }
+
+
+def test_more_builders(nix_env):
+    out = nix_build(nix_env, """
+      let pkgs = import <nixpkgs> {}; in
+      pkgs.symlinkJoin {
+        name = "joined";
+        paths = [
+          pkgs.hello
+          (pkgs.writeShellApplication { name = "app"; runtimeInputs = [ pkgs.hello pkgs.jq ];
+                                        text = ''hello | jq -R .''; })
+          (pkgs.writeTextFile { name = "conf"; text = "k=v\\n"; destination = "/etc/demo.conf"; })
+          (pkgs.python3.withPackages (ps: [ ps.requests ]))
+        ];
+        postBuild = "echo joined > $out/marker";
+      }
+    """)
+    assert (out / "marker").read_text() == "joined\n"
+    assert (out / "etc" / "demo.conf").read_text() == "k=v\n"
+    run = subprocess.run([out / "bin" / "app"], capture_output=True, text=True, check=True)
+    assert run.stdout == '"Hello, world!"\n'
+    run = subprocess.run([out / "bin" / "python3", "-c", "import requests; print(requests.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert run.stdout == "2.31.0\n"
+    names = {p.split("-", 1)[1] for p in closure(nix_env, out)}
+    assert {"hello-2.12.1", "app", "conf", "python3-3.11.2-env"} <= names
+
+
+def test_flake_input_override(nix_env, tmp_path):
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "flake.nix").write_text(textwrap.dedent("""
+        {
+          inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+          outputs = { self, nixpkgs }: let system = "x86_64-linux"; in {
+            names = [
+              nixpkgs.legacyPackages.${system}.hello.name
+              (import nixpkgs { inherit system; overlays = [ (f: p: { hello = p.hello.overrideAttrs { pname = "hi"; }; }) ]; }).hello.name
+              (nixpkgs.lib.concatStringsSep "+" (builtins.attrNames nixpkgs.legacyPackages))
+              nixpkgs.legacyPackages.aarch64-linux.stdenv.hostPlatform.system
+            ];
+          };
+        }
+    """))
+    out = subprocess.run(
+        ["nix", *FLAKE_OPTS, *NIX_OPTS, "eval", "--json", "--no-write-lock-file",
+         "--override-input", "nixpkgs", f"path:{FIXTURE}", f"path:{consumer}#names"],
+        env=nix_env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["hello-2.12.1", "hi-2.12.1", "aarch64-linux+x86_64-linux", "aarch64-linux"]

@@ -53,7 +53,10 @@ let
             let x = f0 prev; in
             if lib.isFunction x then f0 fin prev else x;
         in
-        makeDerivationExtensible (fin: let prev = rattrs fin; in prev // f fin prev);
+        # f0 may be `prev: {..}`, `final: prev: {..}` or a plain attrset.
+        makeDerivationExtensible (fin:
+          let prev = rattrs fin; in
+          prev // (if lib.isFunction f0 || f0 ? __functor then f fin prev else f0));
     in
     finalPackage;
 
