@@ -1,0 +1,152 @@
+# group-layers as a flake.
+#
+#   nix run . -- bash curl           an image of bash and curl (docker load archive)
+#   nix run .#group-layers -- --help the layering engine
+#   nix build .#nixery-build-image   the command a Nixery-style server runs
+#
+# Outputs, for x86_64-linux and aarch64-linux:
+#   packages.<system>.{group-layers, nixery-build-image, default}
+#   apps.<system>.{group-layers, build-image, default = build-image}
+#   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
+#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
+#   nixosModules.default               ./nixos/module.nix
+#   checks.<system>                    the engine on a tiny graph; an image of hello
+#                                      (x86_64-linux only, see below)
+#
+# No flake.lock is committed: it cannot be made offline. The first use with
+# network access locks nixpkgs (nixos-unstable). Offline, point the input at
+# another package set: --override-input nixpkgs path:/some/nixpkgs
+{
+  description = "Container images from Nix packages, with layers grouped by the group-layers engine";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+
+      # The toolkit (build-image/default.nix) for one package set. `self` is
+      # left to its default there, this flake's source.
+      toolkitFor = pkgs: args: import ./build-image (args // { inherit pkgs; });
+      pkgsFor = system: nixpkgs.legacyPackages.${system};
+
+      # `nix run . -- PKG...`: nix-build of this flake's build-image/ against
+      # this flake's nixpkgs; prints the archive's store path.
+      buildImageApp =
+        system:
+        let
+          pkgs = pkgsFor system;
+          pkgsExpr = "import ${nixpkgs} { system = \"${system}\"; config = { }; overlays = [ ]; }";
+        in
+        pkgs.writeShellScriptBin "build-image" ''
+          set -eu
+          if [ "$#" -eq 0 ] || [ "$1" = --help ] || [ "$1" = -h ]; then
+            echo "usage: build-image PACKAGE..." >&2
+            echo "Builds a container image (a 'docker load' archive) of the packages," >&2
+            echo "named by their attribute in nixpkgs (${nixpkgs}), and prints its path." >&2
+            [ "$#" -ne 0 ]; exit
+          fi
+          packages=$(printf '%s\n' "$@" | ${pkgs.jq}/bin/jq --raw-input . | ${pkgs.jq}/bin/jq --slurp --compact-output .)
+          image=$(${pkgs.nix}/bin/nix-build --no-out-link \
+            --arg pkgs ${pkgs.lib.escapeShellArg pkgsExpr} \
+            --argstr packages "$packages" \
+            -A image ${self}/build-image)
+          echo "$image"
+          echo "load it with: docker load < $image   (or: skopeo inspect docker-archive:$image)" >&2
+        '';
+    in
+    {
+      packages = forAllSystems (
+        system:
+        let
+          toolkit = toolkitFor (pkgsFor system) { };
+        in
+        rec {
+          group-layers = toolkit.groupLayers;
+          nixery-build-image = toolkit.wrapper;
+          default = group-layers;
+        }
+      );
+
+      apps = forAllSystems (system: rec {
+        group-layers = {
+          type = "app";
+          program = "${self.packages.${system}.group-layers}/bin/group-layers";
+        };
+        build-image = {
+          type = "app";
+          program = "${buildImageApp system}/bin/build-image";
+        };
+        default = build-image;
+      });
+
+      # buildImage: Nixery's manifest-output.json (with .image and .layers);
+      # image: the `docker load` archive. Arguments: those of
+      # build-image/build-image.nix (packages, contents, maxLayers, config, ...).
+      lib = forAllSystems (system: rec {
+        buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
+        image = args: (buildImage args).image;
+      });
+
+      overlays.default = final: prev: {
+        group-layers = (toolkitFor final { }).groupLayers;
+        # Like dockerTools.buildLayeredImage, a `docker load` archive, but the
+        # layers are grouped by group-layers; build-image.nix's arguments
+        # (packages by name, contents as derivations, maxLayers, config, ...).
+        # The Nixery manifest is its `manifestOutput` attribute.
+        buildGroupLayeredImage =
+          args:
+          let
+            built = import ./build-image/build-image.nix (
+              args
+              // {
+                pkgs = final;
+                groupLayers = final.group-layers;
+              }
+            );
+          in
+          built.image // { manifestOutput = built; };
+      };
+
+      nixosModules.default = import ./nixos/module.nix;
+
+      checks = forAllSystems (
+        system:
+        let
+          pkgs = pkgsFor system;
+          engine = self.packages.${system}.group-layers;
+        in
+        {
+          # The engine builds and groups hello's closure into at most 2 layers.
+          engine =
+            pkgs.runCommand "group-layers-check-engine"
+              {
+                __structuredAttrs = true;
+                exportReferencesGraph.graph = [ pkgs.hello ];
+                nativeBuildInputs = [ pkgs.jq ];
+              }
+              ''
+                ${engine}/bin/group-layers --help > /dev/null
+                ${engine}/bin/group-layers \
+                  --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
+                  --budget 2 --out groups.json
+                jq -e 'length >= 1 and length <= 2' groups.json
+                jq -e '[.[].contents[]] | any(test("-hello-"))' groups.json
+                cp groups.json "$out"
+              '';
+        }
+        # An image of hello builds. The layer grouping is import-from-derivation,
+        # which `nix flake check` before Nix 2.13 evaluates for every system and
+        # so would have to build on a foreign one: only the x86_64-linux checks
+        # have it.
+        // pkgs.lib.optionalAttrs (system == "x86_64-linux") {
+          image-hello = self.lib.${system}.image { packages = [ "hello" ]; };
+        }
+      );
+    };
+}

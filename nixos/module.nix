@@ -1,0 +1,152 @@
+# NixOS module of group-layers (the flake's nixosModules.default).
+#
+#   programs.group-layers.enable = true;   # the `group-layers` command
+#
+#   virtualisation.group-layers.images.web = {
+#     packages = [ "bash" "curl" ];        # by attribute name in pkgs
+#     contents = [ myApp ];                # and/or derivations
+#     config.Cmd = [ "/bin/my-app" ];
+#   };
+#   virtualisation.oci-containers.containers.web = { ... };  # no image needed
+#
+# Every image is built with the system (system.extraDependencies) and is
+# readable as config.virtualisation.group-layers.builtImages.<name> (a
+# `docker load` archive). With wireOciContainers (the default), a container
+# of virtualisation.oci-containers with the same name as an image gets
+# imageFile = that archive and image = "<imageName>:<tag>".
+#
+# Pure: the engine is built from this source tree with the system's `pkgs`;
+# nothing reads <nixpkgs> or NIX_PATH, nothing is downloaded at evaluation.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib) mkOption types;
+  cfg = config.virtualisation.group-layers;
+
+  toolkit = import ../build-image {
+    inherit pkgs;
+    self = ../.;
+  };
+
+  imageOptions =
+    { name, ... }:
+    {
+      options = {
+        name = mkOption {
+          type = types.str;
+          default = name;
+          description = "The image's name (repository); default: the attribute name.";
+        };
+        tag = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          description = "The image's tag; null: a hash of the image's config, so that it changes with the image.";
+        };
+        packages = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "bash" "curl" ];
+          description = "Packages by attribute name in pkgs (dotted names select nested attributes).";
+        };
+        contents = mkOption {
+          type = types.listOf types.package;
+          default = [ ];
+          description = "Further contents, as derivations.";
+        };
+        maxLayers = mkOption {
+          type = types.ints.between 2 125;
+          default = 96;
+          description = "Most layers in the image, the customisation layer included.";
+        };
+        config = mkOption {
+          type = types.attrsOf types.anything;
+          default = { };
+          example = { Cmd = [ "/bin/bash" ]; };
+          description = "The image's runtime configuration (Cmd, Entrypoint, Env, ...).";
+        };
+      };
+    };
+
+  build =
+    img:
+    (import ../build-image {
+      inherit pkgs;
+      self = ../.;
+      inherit (img)
+        name
+        tag
+        packages
+        contents
+        maxLayers
+        config
+        ;
+    }).image;
+
+  built = lib.mapAttrs (_: build) cfg.images;
+in
+{
+  options = {
+    programs.group-layers = {
+      enable = lib.mkEnableOption "the group-layers command (container image layer grouping)";
+      package = mkOption {
+        type = types.package;
+        default = toolkit.groupLayers;
+        description = "The group-layers package.";
+      };
+    };
+
+    virtualisation.group-layers = {
+      images = mkOption {
+        type = types.attrsOf (types.submodule imageOptions);
+        default = { };
+        description = "Container images to build with group-layers.";
+      };
+      wireOciContainers = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Whether a container of virtualisation.oci-containers.containers with
+          the name of an image here uses it (imageFile and image are set).
+        '';
+      };
+      builtImages = mkOption {
+        type = types.attrsOf types.package;
+        readOnly = true;
+        description = "The built images (`docker load` archives), by name.";
+      };
+    };
+
+    # Adds to each oci-containers container (a submodule, so this merges with
+    # NixOS' own declaration): the container named like an image uses it.
+    # Looking at the containers' names from here, not from a definition of
+    # `containers`, is what keeps this free of infinite recursion.
+    virtualisation.oci-containers.containers = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            config = lib.mkIf (cfg.wireOciContainers && cfg.images ? ${name}) {
+              imageFile = lib.mkDefault built.${name};
+              image = lib.mkDefault "${built.${name}.imageName}:${built.${name}.imageTag}";
+            };
+          }
+        )
+      );
+    };
+  };
+
+  config = lib.mkMerge [
+    { virtualisation.group-layers.builtImages = built; }
+    (lib.mkIf (cfg.images != { }) {
+      system.extraDependencies = lib.attrValues built;
+    })
+    (lib.mkIf config.programs.group-layers.enable {
+      environment.systemPackages = [ config.programs.group-layers.package ];
+    })
+  ];
+}

@@ -1,0 +1,256 @@
+"""flake.nix and nixos/module.nix, with real Nix.
+
+The flake is copied to a temporary folder (so that nothing is written into
+the repository, and untracked files are seen) and used as `path:<copy>`,
+with its nixpkgs input pointed at the offline package set tests/fixture-pkgs
+(--override-input, --no-write-lock-file). No binary cache is used. Builds
+are shared: the Nix store keeps them, and the flake's copy is made once per
+session.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
+
+NIX_CONFIG = "experimental-features = nix-command flakes\nsubstituters =\n"
+FLAKE_OPTIONS = ["--extra-experimental-features", "nix-command flakes", "--option", "substituters", ""]
+# What the flake and its engine need from the checkout.
+FLAKE_FILES = ["flake.nix", "default.nix", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "LICENSE"]
+FLAKE_DIRS = ["group_layers", "build-image", "nixos", "tests/fixture-pkgs"]
+
+# A two-path graph in `nix path-info --json --recursive` form.
+TINY_GRAPH = [
+    {
+        "path": "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app-1.0",
+        "narSize": 1000,
+        "references": [
+            "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app-1.0",
+            "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib-2.0",
+        ],
+    },
+    {"path": "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib-2.0", "narSize": 5000, "references": []},
+]
+
+
+@pytest.fixture(scope="session")
+def env():
+    env = dict(os.environ)
+    # Also for the nix-build that `nix run . -- PKG` starts.
+    env["NIX_CONFIG"] = NIX_CONFIG
+    env["NIX_PATH"] = ""
+    return env
+
+
+def _run(cmd, env, cwd=None):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def flake(tmp_path_factory):
+    """The flake's copy (a folder without .git)."""
+    root = tmp_path_factory.mktemp("flake") / "group-layers"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "result", "result-*")
+    for name in FLAKE_FILES:
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, root / name)
+    for name in FLAKE_DIRS:
+        shutil.copytree(REPO / name, root / name, ignore=ignore)
+    shutil.copy2(REPO / "tests" / "nixos-module-eval.nix", root / "tests" / "nixos-module-eval.nix")
+    return root
+
+
+@pytest.fixture(scope="session")
+def nix(flake, env):
+    """nix(subcommand, installable-suffix, *args) -> stdout, on the flake's copy."""
+
+    def nix(subcommand, attr="", *args):
+        cmd = ["nix", *FLAKE_OPTIONS, *subcommand.split(), f"path:{flake}{attr}",
+               "--override-input", "nixpkgs", f"path:{flake}/tests/fixture-pkgs",
+               "--no-write-lock-file", *args]
+        return _run(cmd, env)
+
+    return nix
+
+
+@pytest.fixture(scope="session")
+def system(env):
+    return json.loads(_run(["nix-instantiate", "--eval", "--json", "-E", "builtins.currentSystem"], env))
+
+
+def _skopeo_inspect(archive, env):
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed")
+    return json.loads(_run(["skopeo", "inspect", f"docker-archive:{archive}"], env))
+
+
+def _skopeo_config(archive, env):
+    return json.loads(_run(["skopeo", "inspect", "--config", f"docker-archive:{archive}"], env))
+
+
+# flake.nix ---------------------------------------------------------------------
+
+
+def test_flake_show_lists_the_outputs(nix, flake):
+    shown = json.loads(nix("flake show --json"))
+    for system in ("x86_64-linux", "aarch64-linux"):
+        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "default"}
+        assert set(shown["apps"][system]) == {"group-layers", "build-image", "default"}
+        assert {"engine"} <= set(shown["checks"][system])
+    assert "image-hello" in shown["checks"]["x86_64-linux"]
+    assert set(shown["overlays"]) == {"default"}
+    assert set(shown["nixosModules"]) == {"default"}
+    assert not (flake / "flake.lock").exists()
+
+
+def test_flake_check_passes(nix, flake):
+    nix("flake check")
+    assert not (flake / "flake.lock").exists()
+
+
+def test_build_group_layers_and_run_it(nix, tmp_path):
+    link = tmp_path / "result"
+    nix("build", "#group-layers", "--out-link", str(link))
+    (tmp_path / "graph.json").write_text(json.dumps(TINY_GRAPH))
+    proc = subprocess.run([link / "bin" / "group-layers", "--graph", tmp_path / "graph.json",
+                           "--budget", "2", "--out", "-"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    layers = json.loads(proc.stdout)
+    assert sorted(p for layer in layers for p in layer["contents"]) == sorted(n["path"] for n in TINY_GRAPH)
+    # default is the engine too.
+    assert nix("eval --raw", "#default.outPath") == nix("eval --raw", "#group-layers.outPath")
+
+
+def test_build_nixery_build_image(nix, tmp_path):
+    link = tmp_path / "result"
+    nix("build", "#nixery-build-image", "--out-link", str(link))
+    assert os.access(link / "bin" / "nixery-build-image", os.X_OK)
+
+
+def test_run_group_layers_on_a_tiny_graph(nix, tmp_path):
+    assert "usage: group-layers" in nix("run", "#group-layers", "--", "--help")
+    (tmp_path / "graph.json").write_text(json.dumps(TINY_GRAPH))
+    out = nix("run", "#group-layers", "--", "--graph", str(tmp_path / "graph.json"), "--budget", "2", "--out", "-")
+    assert {p for layer in json.loads(out) for p in layer["contents"]} == {n["path"] for n in TINY_GRAPH}
+
+
+@pytest.fixture(scope="session")
+def hello_image(nix):
+    """`nix run . -- hello`: the image's path (the last line it prints)."""
+    return nix("run", "", "--", "hello").splitlines()[-1]
+
+
+def test_nix_run_builds_an_image_skopeo_accepts(hello_image, env):
+    assert hello_image.startswith("/nix/store/") and hello_image.endswith("-hello.tar")
+    inspected = _skopeo_inspect(hello_image, env)
+    assert len(inspected["Layers"]) >= 2
+    config = _skopeo_config(hello_image, env)
+    assert "PATH=/bin" in config["config"]["Env"]
+
+
+def test_nix_run_without_packages_shows_usage(flake, env):
+    proc = subprocess.run(
+        ["nix", *FLAKE_OPTIONS, "run", f"path:{flake}", "--override-input", "nixpkgs",
+         f"path:{flake}/tests/fixture-pkgs", "--no-write-lock-file"],
+        env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "usage: build-image PACKAGE..." in proc.stderr
+
+
+def test_lib_image_is_the_check_and_the_run_image(nix, system, hello_image):
+    """lib.<system>.image { packages = [ "hello" ]; } is what `nix run . -- hello` built."""
+    if system != "x86_64-linux":
+        pytest.skip("checks.<system>.image-hello exists for x86_64-linux only")
+    lib_image = nix("eval --raw", f"#checks.{system}.image-hello.outPath")
+    assert lib_image == hello_image
+
+
+def test_overlay_adds_the_engine_and_the_image_function(flake, env, system):
+    expr = f"""
+      let
+        outputs = (import {flake}/flake.nix).outputs {{ self = outputs; nixpkgs = null; }};
+        pkgs = import {flake}/tests/fixture-pkgs {{
+          system = "{system}";
+          overlays = [ outputs.overlays.default ];
+        }};
+      in {{
+        engine = pkgs.group-layers;
+        image = pkgs.buildGroupLayeredImage {{ packages = [ "hello" ]; name = "overlaid"; tag = "t1"; }};
+        manifest = (pkgs.buildGroupLayeredImage {{ packages = [ "hello" ]; }}).manifestOutput;
+      }}
+    """
+    out = _run(["nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr], env).splitlines()
+    engine, image, manifest = out
+    assert (Path(engine) / "bin" / "group-layers").exists()
+    assert _skopeo_inspect(image, env)["Layers"]
+    with tarfile.open(image) as tar:
+        names = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]
+    assert names == ["overlaid:t1"]
+    assert "manifest" in json.loads(Path(manifest).read_text())
+
+
+# nixos/module.nix --------------------------------------------------------------
+
+
+def _eval_module(flake, env, system, **flags):
+    """tests/nixos-module-eval.nix on the flake's copy, in restricted mode
+    (nothing outside the copy and the store can be read, NIX_PATH is empty):
+    the module needs no <nixpkgs>."""
+    args = []
+    for key, value in flags.items():
+        args += ["--arg", key, "true" if value else "false"]
+    out = _run(["nix-instantiate", "--read-write-mode", "--eval", "--strict", "--json",
+                "--option", "substituters", "", "--option", "restrict-eval", "true", "-I", str(flake),
+                str(flake / "tests" / "nixos-module-eval.nix"),
+                "--arg", "root", str(flake), "--argstr", "system", system, *args], env)
+    return json.loads(out)
+
+
+@pytest.fixture(scope="session")
+def module_config(flake, env, system):
+    return _eval_module(flake, env, system)
+
+
+def test_module_declares_its_options(module_config):
+    assert module_config["optionNames"] == ["builtImages", "images", "wireOciContainers"]
+    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "tag"]
+
+
+def test_module_installs_the_cli(module_config):
+    assert module_config["systemPackages"] == [module_config["systemPackages"][0]]
+    assert module_config["systemPackages"][0].startswith("group-layers-")
+
+
+def test_module_builds_each_declared_image(module_config, env):
+    web = module_config["builtImages"]["web"]
+    assert (web["imageName"], web["imageTag"]) == ("web", "v1")
+    assert module_config["extraDependencies"] == [web["drvPath"]]
+    image = _run(["nix-store", "--option", "substituters", "", "--realise", web["drvPath"]], env)
+    inspected = _skopeo_inspect(image, env)
+    assert 2 <= len(inspected["Layers"]) <= 3  # maxLayers = 3
+    assert _skopeo_config(image, env)["config"]["Cmd"] == ["/bin/hello"]
+
+
+def test_module_wires_the_container_of_the_same_name(module_config):
+    web = module_config["builtImages"]["web"]
+    assert module_config["containers"]["web"] == {"imageFile": web["drvPath"], "image": "web:v1"}
+    assert module_config["containers"]["other"] == {}
+
+
+def test_module_disabled_parts_add_nothing(flake, env, system, module_config):
+    off = _eval_module(flake, env, system, enable=False, wire=False)
+    assert off["systemPackages"] == []
+    assert off["containers"] == {"web": {}, "other": {}}
+    assert off["builtImages"] == module_config["builtImages"]
