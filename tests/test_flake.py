@@ -160,6 +160,14 @@ def test_nix_run_builds_an_image_skopeo_accepts(hello_image, env):
     assert "PATH=/bin" in config["config"]["Env"]
 
 
+def test_nix_run_with_two_packages_names_the_image_after_both(nix, env):
+    image = nix("run", "", "--", "bash", "hello").splitlines()[-1]
+    with tarfile.open(image) as tar:
+        tags = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]
+    assert tags[0].startswith("bash/hello:")
+    assert _skopeo_inspect(image, env)["Layers"]
+
+
 def test_nix_run_without_packages_shows_usage(flake, env):
     proc = subprocess.run(
         ["nix", *FLAKE_OPTIONS, "run", f"path:{flake}", "--override-input", "nixpkgs",
