@@ -116,16 +116,24 @@ def test_build_python_application_older_arguments(nix_env, tmp_path):
         "setup(name='oldstyle', version='1', packages=['oldstyle'],"
         " entry_points={'console_scripts': ['oldstyle=oldstyle:main']})\n")
     (src / "oldstyle" / "__init__.py").write_text("def main():\n    print('old ok')\n")
+    (src / "tests").mkdir()
+    (src / "tests" / "test_old.py").write_text(
+        "import oldstyle\n"
+        "def test_ok():\n    assert callable(oldstyle.main)\n"
+        "def test_broken():\n    assert False\n")
     app = nix_build(nix_env, f"""
       let pkgs = import <nixpkgs> {{}}; ps = pkgs.python3Packages; in
       ps.buildPythonApplication {{
         pname = "oldstyle"; version = "1"; src = {src}; format = "setuptools";
         nativeBuildInputs = [ ps.wheel ]; propagatedBuildInputs = [ ps.jsonschema ];
-        doCheck = false;
+        nativeCheckInputs = [ ps.pytestCheckHook ];
+        disabledTests = [ "test_broken" ];
+        postCheck = "touch $out/checked";
       }}
     """)
     run = subprocess.run([app / "bin" / "oldstyle"], capture_output=True, text=True, check=True)
     assert run.stdout == "old ok\n"
+    assert (app / "checked").exists()  # pytestCheckHook ran (and skipped test_broken)
 
 
 def test_structured_attrs_reference_graph(nix_env):
@@ -165,14 +173,17 @@ def test_overlays_apply(nix_env):
         overlays = [
           (final: prev: { greeting = "hi"; libgreeting = prev.libgreeting.overrideAttrs (_: { version = "2.0"; }); })
           (final: prev: { greeting = prev.greeting + "!"; })
+          (final: prev: { pythonPackagesExtensions = prev.pythonPackagesExtensions ++ [
+            (pfinal: pprev: { requests = pprev.requests.overrideAttrs { version = "9.9"; }; })
+          ]; })
         ];
       }; in [ pkgs.greeting pkgs.libgreeting.name pkgs.pkgs.greeting (pkgs.extend (f: p: { x = 1; })).x
-              (pkgs.extend (f: p: { x = 1; })).greeting ]
+              (pkgs.extend (f: p: { x = 1; })).greeting pkgs.python3.pkgs.requests.version ]
     """
     out = subprocess.run(["nix-instantiate", *NIX_OPTS, "--eval", "--strict", "--json", "-E", expr],
                          env=nix_env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == ["hi!", "libgreeting-2.0", "hi!", 1, "hi!"]
+    assert json.loads(out.stdout) == ["hi!", "libgreeting-2.0", "hi!", 1, "hi!", "9.9"]
 
 
 def test_flake_evaluates(nix_env):

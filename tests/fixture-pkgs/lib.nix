@@ -288,6 +288,8 @@ let
         parsed.cpu.name = b.head parts;
         parsed.kernel.name = "linux";
         linuxArch = if b.head parts == "x86_64" then "x86_64" else "arm64";
+        uname = { system = "Linux"; processor = b.head parts; };
+        is64bit = true;
         # OCI `architecture` as nixpkgs' dockerTools computes it.
         go.GOARCH = if b.head parts == "x86_64" then "amd64" else "arm64";
         go.GOOS = "linux";

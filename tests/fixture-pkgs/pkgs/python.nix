@@ -50,7 +50,7 @@ let
       pythonForBuild = python3;
       stdenv = final.stdenv;
     };
-    meta = { mainProgram = "python3"; description = "Debian's python3 (host binary, group-layers fixture)"; };
+    meta = { mainProgram = "python${pythonVersion}"; description = "Debian's python3 (host binary, group-layers fixture)"; };
   };
 
   # Walk propagated-build-inputs (nixpkgs' python packages propagate their
@@ -150,8 +150,11 @@ let
         runHook postInstall
       '';
 
-      installCheckPhase = if a.doCheck && attrs ? checkPhase then attrs.checkPhase
-        else attrs.installCheckPhase or "runHook preInstallCheck; runHook postInstallCheck";
+    } // lib.optionalAttrs (a.doCheck && attrs ? checkPhase) {
+      # nixpkgs runs a python package's checks as its installCheckPhase; with
+      # no checkPhase given, a hook (pytestCheckHook) may provide it.
+      installCheckPhase = attrs.checkPhase;
+    } // {
 
       postFixup = lib.optionalString (!a.dontWrapPythonPrograms) ''
         ${collectSitesShell}
@@ -233,7 +236,7 @@ in
   python3Packages = (lib.makeExtensible (self: {
     python = final.python3;
     inherit python3;
-    inherit (final) callPackage;
+    callPackage = final.newScope self;
     pythonOlder = lib.versionOlder pythonVersion;
     pythonAtLeast = lib.versionAtLeast pythonVersion;
     buildPythonPackage = mkPythonDerivation { namePrefix = "python${pythonVersion}-"; isApplication = false; };
@@ -245,6 +248,33 @@ in
     pip = hostPythonModule { pname = "pip"; version = "23.0.1"; module = "pip"; debianPackage = "python3-pip"; };
     networkx = hostPythonModule { pname = "networkx"; version = "2.8.8"; module = "networkx"; debianPackage = "python3-networkx"; };
     jsonschema = hostPythonModule { pname = "jsonschema"; version = "4.10.3"; module = "jsonschema"; debianPackage = "python3-jsonschema"; };
+    # nixpkgs' pytestCheckHook: runs pytest as the installCheckPhase, honouring
+    # disabledTests, disabledTestPaths, enabledTestPaths, pytestFlags(Array).
+    pytestCheckHook = stdenv.mkDerivation {
+      name = "pytest-check-hook";
+      propagatedBuildInputs = [ self.pytest ];
+      buildCommand = ''
+        mkdir -p "$out/nix-support"
+        echo "${self.pytest}" > "$out/nix-support/propagated-build-inputs"
+        cat > "$out/nix-support/setup-hook" <<'HOOK'
+        pytestCheckPhase() {
+            runHook preCheck
+            local -a args=()
+            local t expr=""
+            for t in ''${disabledTests[@]:-}; do expr+="''${expr:+ or }$t"; done
+            if [[ -n "$expr" ]]; then args+=(-k "not ($expr)"); fi
+            for t in ''${disabledTestPaths[@]:-}; do args+=("--ignore=$t"); done
+            args+=(''${pytestFlags[@]:-} ''${pytestFlagsArray[@]:-} ''${enabledTestPaths[@]:-})
+            echo "executing pytest ''${args[*]}" >&2
+            python3 -m pytest -p no:cacheprovider "''${args[@]}"
+            runHook postCheck
+        }
+        if [[ -z "''${dontUsePytestCheck:-}" && -z "''${installCheckPhase:-}" ]]; then
+            installCheckPhase=pytestCheckPhase
+        fi
+        HOOK
+      '';
+    };
     pytest = hostPythonModule { pname = "pytest"; version = "7.2.1"; module = "pytest"; debianPackage = "python3-pytest"; };
   } // toys self)).extend (lib.composeManyExtensions final.pythonPackagesExtensions);
 }

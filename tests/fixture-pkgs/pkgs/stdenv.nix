@@ -101,7 +101,6 @@ let
     cc = null;
     isGNU = false;
     isClang = false;
-    inherit lib;
   };
 in
 {
