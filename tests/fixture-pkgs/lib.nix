@@ -37,7 +37,7 @@ let
     inherit (b) isAttrs isList isString isBool isInt isFloat isPath
       trace seq deepSeq throw abort toJSON fromJSON toString typeOf
       readFile pathExists baseNameOf dirOf match split tryEval;
-    warn = msg: v: b.trace "[1;31mevaluation warning:[0m ${msg}" v;
+    warn = msg: v: b.trace "evaluation warning: ${msg}" v;
     warnIf = cond: msg: if cond then lib.warn msg else x: x;
     throwIf = cond: msg: if cond then b.throw msg else x: x;
     throwIfNot = cond: msg: if cond then x: x else b.throw msg;
@@ -267,9 +267,20 @@ let
         || lib.hasSuffix ".so" baseName
         || (type == "symlink" && lib.hasPrefix "result" baseName)
         || (type == "unknown"));
+    # Same result shape as nixpkgs: an attrset with outPath, usable as `src`
+    # and chainable (filters compose, the original source is kept).
     cleanSourceWith = { src, filter ? _path: _type: true, name ? null }:
-      b.path { path = src.origSrc or src; name = if name != null then name else "source";
-               filter = p: t: filter p t && (src.filter or (_: _: true)) p t; };
+      let
+        origSrc = src.origSrc or src;
+        filter' = path: type: filter path type && (src.filter or (_: _: true)) path type;
+        name' = if name != null then name else src.name or "source";
+      in {
+        _isLibCleanSourceWith = true;
+        inherit origSrc;
+        filter = filter';
+        name = name';
+        outPath = b.path { path = origSrc; name = name'; filter = filter'; };
+      };
     cleanSource = src: lib.cleanSourceWith { filter = lib.cleanSourceFilter; inherit src; };
     sources = { inherit (lib) cleanSource cleanSourceWith cleanSourceFilter; };
 
