@@ -97,11 +97,11 @@ def _show(value):
 
 def shape(doc):
     """Which graph schema ``doc`` is meant for: a list is ``nix path-info``'s
-    older form, an object keyed by store paths its newer form, any other
-    object the structured-attrs file."""
+    older form, an object keyed by store paths (or empty) its newer form,
+    any other object the structured-attrs file."""
     if isinstance(doc, list):
         return "path-info-list"
-    if isinstance(doc, dict) and doc and all(k.startswith("/") for k in doc):
+    if isinstance(doc, dict) and all(k.startswith("/") for k in doc):
         return "path-info-object"
     return "graph-attrs"
 
