@@ -141,7 +141,9 @@ let
     if usable.success && usable.value then found else null;
 
   pkgNames = if builtins.isString packages then fromJSON packages else packages;
-  found = map lookup pkgNames;
+  # pkgSet is forced outside lookup's tryEval: a bad pkgSource is an error,
+  # not a list of unknown packages.
+  found = builtins.seq pkgSet (map lookup pkgNames);
   notFound = lib.concatLists (lib.zipListsWith (n: d: lib.optional (d == null) n) pkgNames found);
   allContents = lib.toList contents ++ builtins.filter (d: d != null) found;
 

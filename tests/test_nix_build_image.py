@@ -230,6 +230,25 @@ def test_same_paths_make_the_same_layer_in_any_image(hello_manifest, mixed_manif
         assert hello_layers[paths] == mixed_layers[paths]
 
 
+def test_pkg_source_path_and_popularity(nix_build, hello_manifest, tmp_path):
+    popularity = tmp_path / "popularity.json"
+    popularity.write_text(json.dumps({"hello-2.12.1": 3, "libgreeting-1.0": 9}))
+    path_source = nix_build("-A", "buildImage", *packages("hello"), "--argstr", "pkgSource", f"path!{FIXTURE_PKGS}")
+    assert path_source == hello_manifest["path"]  # the same package set, so the same image
+    with_popularity = json.loads(Path(nix_build("-A", "buildImage", *packages("hello"),
+                                                "--argstr", "popularity", str(popularity))).read_text())
+    assert len(with_popularity["manifest"]["layers"]) >= 2
+
+
+def test_bad_pkg_source_is_named(nix_env):
+    proc = subprocess.run(
+        ["nix-build", "--no-out-link", *NIX_OPTIONS, "-A", "buildImage", *packages("hello"),
+         "--argstr", "pkgSource", "svn!somewhere"],
+        cwd=REPO, env=nix_env, capture_output=True, text=True,
+    )
+    assert proc.returncode != 0 and "svn!somewhere" in proc.stderr
+
+
 # image: the `docker load` archive ------------------------------------------------
 
 
