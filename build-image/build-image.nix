@@ -55,7 +55,8 @@
   # downloaded and images work offline and inside NixOS configurations.
   pkgSource ? null,
   # Popularity data for the engine (Nixery's format: package name -> count):
-  # a path, a derivation or a store path string. Default: none.
+  # a path, a derivation, or a file name as a string (as --argstr gives it).
+  # Default: none; nothing is downloaded.
   popularity ? null,
   # The image's runtime configuration (Cmd, Entrypoint, Env, WorkingDir, User,
   # ExposedPorts, Labels, ...), as an attribute set or a JSON string.
@@ -96,6 +97,7 @@ let
       spec = lib.splitString "!" pkgSource;
       kind = builtins.head spec;
       arg = builtins.elemAt spec;
+      # The packages are for the system the tools run on.
       importArgs = {
         inherit system;
       };
