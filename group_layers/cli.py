@@ -99,7 +99,7 @@ def _write(name, text):
     except OSError as e:
         raise BadInput(name, "", f"cannot write here: {e.strerror}") from None
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         umask = os.umask(0)
         os.umask(umask)
@@ -123,11 +123,14 @@ def _main_package(graph, layer):
 
 
 def _human(size):
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    size /= 1024
+    while size >= 1024 and len(units) > 1:
         size /= 1024
-    raise AssertionError("unreachable")
+        units.pop(0)
+    return f"{size:.1f} {units[0]}"
 
 
 def _table(graph, layers):
@@ -180,6 +183,17 @@ def _layers(argv):
     _write(args.out, render())
 
 
+def _closure(graph, root):
+    """The indices of the paths in the closure of ``root``."""
+    seen, stack = {root}, [root]
+    while stack:
+        for r in graph.refs[stack.pop()]:
+            if r not in seen:
+                seen.add(r)
+                stack.append(r)
+    return seen
+
+
 def _popcount(argv):
     args = _popcount_parser().parse_args(argv)
     counts, counted = Counter(), set()
@@ -190,13 +204,7 @@ def _popcount(argv):
             if graph.paths[root] in counted:
                 continue
             counted.add(graph.paths[root])
-            seen, stack = {root}, [root]
-            while stack:
-                for r in graph.refs[stack.pop()]:
-                    if r not in seen:
-                        seen.add(r)
-                        stack.append(r)
-            counts.update({names[i] for i in seen})
+            counts.update({names[i] for i in _closure(graph, root)})
     _write(args.out, json.dumps(dict(sorted(counts.items())), indent=0) + "\n")
 
 
