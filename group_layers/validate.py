@@ -14,21 +14,21 @@ least 1.
 
 How schema validation stays fast
 --------------------------------
-jsonschema is the reference implementation, but it is slow on our inputs:
-on the whole Debian archive as one image (63,436 entries, 44 MB) its
-``Draft202012Validator(schema).is_valid``, the validator built once, takes 1.9 s (jsonschema
-4.10) to 2.9 s (4.26), most of the 3 s the whole run may take, and importing
-it costs 50 ms of the 0.3 s a typical image may take.  So a valid document
-is checked by ``fastschema``: it compiles the same schema file into one
-plain Python predicate that visits every element, in 0.06 to 0.08 s here.
-It understands only the keywords our files use and refuses any other, and the
-tests hold it to jsonschema's verdict on generated valid and broken
-documents.  Only when it rejects a document is jsonschema imported, to say
-what is wrong and where (so explaining a bad archive-sized file takes 2.6
-to 5 s); should jsonschema find nothing, that is a bug (exit status 1), not
-a pass.  Shortcuts that would check less, such as validating
-one entry of each shape, were not taken: every element of every input is
-checked against the schema file.
+jsonschema is the reference implementation, but it is slow on our inputs: on
+the whole Debian archive as one image (63,436 entries, 44 MB) its
+``Draft202012Validator(schema).is_valid``, the validator built once, takes
+1.9 s (jsonschema 4.10) to 2.9 s (4.26), most of the 3 s the whole run may
+take, and importing it costs 50 ms of the 0.3 s a typical image may take. So
+a valid document is checked by ``fastschema``: it compiles the same schema
+file into one plain Python predicate that visits every element, in 0.06 to
+0.08 s here. It understands only the keywords our files use and refuses any
+other, and the tests hold it to jsonschema's verdict on generated valid and
+broken documents. Only when it rejects a document is jsonschema imported, to
+say what is wrong and where (so explaining a bad archive-sized file takes
+2.6 to 5 s); should jsonschema find nothing, that is a bug (exit status 1),
+not a pass. Shortcuts that would check less, such as validating one entry of
+each shape, were not taken: every element of every input is checked against
+the schema file.
 """
 
 import json
