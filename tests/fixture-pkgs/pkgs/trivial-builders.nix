@@ -27,6 +27,19 @@ let
       done
     }
   '';
+
+  # A shell script checked with `bash -n`; `extra` adds writeTextFile arguments.
+  shellScript = extra: name: text: final.writeTextFile ({
+    inherit name;
+    executable = true;
+    text = ''
+      #!${runtimeShell}
+      ${text}
+    '';
+    checkPhase = ''
+      ${stdenv.shellDryRun} "$target"
+    '';
+  } // extra);
 in
 rec {
   runCommandWith =
@@ -92,30 +105,8 @@ rec {
     inherit name text; executable = true; destination = "/bin/${name}";
     meta.mainProgram = name;
   };
-  writeShellScript = name: text: writeTextFile {
-    inherit name;
-    executable = true;
-    text = ''
-      #!${runtimeShell}
-      ${text}
-    '';
-    checkPhase = ''
-      ${stdenv.shellDryRun} "$target"
-    '';
-  };
-  writeShellScriptBin = name: text: writeTextFile {
-    inherit name;
-    executable = true;
-    destination = "/bin/${name}";
-    text = ''
-      #!${runtimeShell}
-      ${text}
-    '';
-    checkPhase = ''
-      ${stdenv.shellDryRun} "$target"
-    '';
-    meta.mainProgram = name;
-  };
+  writeShellScript = shellScript { };
+  writeShellScriptBin = name: shellScript { destination = "/bin/${name}"; meta.mainProgram = name; } name;
 
   writeShellApplication =
     { name
