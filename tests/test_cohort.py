@@ -12,7 +12,7 @@ EXAMPLE = {
     "A": (50 * M, ["C", "D"]), "B": (40 * M, ["D", "E"]), "C": (1 * M, []),
     "D": (30 * M, ["F"]), "E": (2 * M, ["G"]), "F": (80 * M, []), "G": (1 * M, []),
 }
-POP = {"A": 0, "B": 0, "C": 1, "D": 2, "E": 1, "F": 3, "G": 2}
+POP = {"A": 1, "B": 1, "C": 2, "D": 3, "E": 2, "F": 4, "G": 3}
 
 
 def image(roots, packages=EXAMPLE):
@@ -38,7 +38,7 @@ def test_documented_example():
 
 
 def test_a_referrer_with_under_half_the_users_takes_nothing():
-    # D has 2 users, A alone has pop 0: D must not join A even in A's image,
+    # D has 2 users besides itself, A alone counts 1: D must not join A even in A's image,
     # or the layer {A, C, D, F} of A's image would differ from B's {D, F}.
     assert frozenset("ACDF") not in layers("A")
 
@@ -49,7 +49,7 @@ def test_tight_budget_merges_the_least_valuable_cohorts_last():
 
 
 def test_the_merge_bound_grows_as_the_budget_shrinks():
-    # F costs 80 MB * 1/4 = 20 MB: over the bound at budget 96 (about 108 kB).
+    # F costs 80 MB * 1/5 = 16 MB: over the bound at budget 96 (about 108 kB).
     graph = image("A")
     loose = {frozenset(graph.names[i] for i in l.members) for l in cohort.group(graph, POP, 96)}
     assert frozenset("F") in loose and frozenset("D") in loose
