@@ -4,7 +4,7 @@ Each Debian package becomes a store path ``/nix/store/<hash>-<name>-<version>``
 whose hash depends only on name and version, so the same package has the same
 path in every image, as in one nixpkgs revision.  ``image_document`` gives the
 ``.attrs.json`` document Nix writes for ``exportReferencesGraph`` over a
-request's packages; ``image_graph`` the engine's :class:`Graph` of it.
+request's packages; ``image_graph`` the engine's :class:`Graph` read from it.
 """
 
 import gzip
@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from group_layers.graph import Graph
+from group_layers import validate
 
 HERE = Path(__file__).resolve().parent / "corpus"
 NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
@@ -73,14 +73,6 @@ class Corpus:
         }
 
     def image_graph(self, request):
-        """The engine's :class:`Graph` of an image of ``request`` (no JSON round trip)."""
-        names = self.closure(request)
-        entries = {
-            self.path[n]: (
-                self.packages[n]["size"],
-                self._closure_size(n),
-                [self.path[d] for d in self.packages[n]["deps"]],
-            )
-            for n in names
-        }
-        return Graph.build(entries, [self.path[n] for n in request])
+        """The engine's :class:`Graph` of an image of ``request``, read from its
+        ``.attrs.json`` document and validated as the command would."""
+        return validate.graph(self.image_document(request), "+".join(request) + ".attrs.json")

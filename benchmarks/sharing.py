@@ -15,17 +15,20 @@ per path gives).  1.0 is the limit.
 Run ``python -m benchmarks.sharing`` from the repository root; it prints a
 table, writes ``docs/sharing.md`` and ``docs/sharing.png``
 (efficiency against budget) and times every strategy per image.
+``--sensitivity`` instead shows how the default strategy moves when its one
+constant is scaled.
 """
 
 import argparse
 import json
+from functools import partial
 import statistics
 import sys
 import time
 from pathlib import Path
 
 from group_layers.layer import Layer
-from group_layers.strategies import STRATEGIES
+from group_layers.strategies import STRATEGIES, cohort
 
 from .corpus import Corpus
 from .progress import Progress
@@ -71,6 +74,20 @@ def contenders():
         "one layer per image": one_layer_per_image,
         "one layer per path (ideal)": one_layer_per_path,
     }
+
+
+def sensitivity(graphs, popularity, budgets):
+    """Cohort's efficiency with its one constant scaled, as table rows."""
+    factors = (0.25, 0.5, 1, 2, 4)
+    progress = Progress(len(factors) * len(budgets) * len(graphs), "varying MERGE_SCALE")
+    rows = []
+    for factor in factors:
+        strategy = partial(cohort.group, merge_scale=cohort.MERGE_SCALE * factor)
+        cells = [f"{pull(strategy, graphs, popularity, b, progress)[0]:.3f}" for b in budgets]
+        rows.append(f"| {factor} x {cohort.MERGE_SCALE:.0e} | " + " | ".join(cells) + " |")
+    progress.done()
+    head = "| MERGE_SCALE | " + " | ".join(f"budget {b}" for b in budgets) + " |"
+    return "\n".join([head, "|---" * (len(budgets) + 1) + "|", *rows])
 
 
 def pull(strategy, graphs, popularity, budget, progress):
@@ -139,11 +156,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=Path, help="workload JSON (default: the public one)")
     parser.add_argument("--no-plot", action="store_true", help="table only")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="vary the default strategy's constant instead")
     args = parser.parse_args(argv)
     corpus = Corpus()
     requests = corpus.requests
     if args.requests:
         requests = json.loads(args.requests.read_text())["requests"]
+    if args.sensitivity:
+        graphs = [corpus.image_graph(r) for r in requests]
+        print(sensitivity(graphs, corpus.popularity, TABLE_BUDGETS))
+        return
     budgets = TABLE_BUDGETS if args.no_plot else tuple(sorted(set(PLOT_BUDGETS) | set(TABLE_BUDGETS)))
     results = run(requests, budgets, corpus)
     report = table(results, TABLE_BUDGETS)

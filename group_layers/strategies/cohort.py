@@ -54,9 +54,10 @@ by its top path, its *head*.  Both rules depend only on the paths themselves,
 their sizes and their popularity, never on what else the image holds, so the
 same cohort is cut the same way in every image that contains its head.
 
-Finally the cohorts are ranked by ``size * (pop(head) + 1) ** 0.15`` (big and
-shared first); the best ``budget - 1`` stand alone and the others share the
-last layer, which is specific to the image anyway.
+Finally the cohorts are ranked by size; the ``budget - 1`` biggest stand alone
+and the others share the last layer.  Popularity has done its work in the
+cohorts already: weighting the ranking by it as well only made sharing worse
+(``python -m benchmarks.sharing --sensitivity``).
 
 Without popularity data the image itself stands in for the package set:
 ``pop(q)`` is the number of the image's paths that need ``q``, plus one.  The rules then
@@ -92,19 +93,18 @@ from ..layer import Layer
 #: Bytes of expected re-download a merge may cost at a budget of 1; divided by
 #: ``budget ** 2``: about 108 kB at 96 layers, 625 kB at 40, 2.5 MB at 20.
 MERGE_SCALE = 10**9
-#: How much more a shared cohort is worth than a private one of equal size.
-SHARE_WEIGHT = 0.15
 
 
-def group(graph, popularity, budget):
-    """Cut ``graph`` into at most ``budget`` layers of cohorts."""
+def group(graph, popularity, budget, merge_scale=MERGE_SCALE):
+    """Cut ``graph`` into at most ``budget`` layers of cohorts (``merge_scale``
+    is there to measure how much the results depend on it)."""
     n = len(graph)
     referrers = [[] for _ in range(n)]
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
     pop = _popularity(graph, popularity)
-    limit = MERGE_SCALE / budget**2
+    limit = merge_scale / budget**2
     head = list(range(n))
     for q in range(n):
         if not referrers[q]:
@@ -119,8 +119,7 @@ def group(graph, popularity, budget):
 
     def rank(item):
         top, members = item
-        size = sum(graph.nar_size[i] for i in members)
-        return (-size * (pop[top] + 1) ** SHARE_WEIGHT, top)
+        return (-sum(graph.nar_size[i] for i in members), top)
 
     ranked = sorted(cohorts.items(), key=rank)
     alone = len(ranked) if len(ranked) <= budget else budget - 1
