@@ -19,5 +19,5 @@ setup(
     package_data={"group_layers": ["schemas/*.json"]},
     entry_points={"console_scripts": ["group-layers = group_layers.cli:main"]},
     install_requires=["networkx", "jsonschema"],
-    python_requires=">=3.9",
+    python_requires=">=3.10",
 )

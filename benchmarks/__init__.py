@@ -1,0 +1,1 @@
+"""Benchmarks of the engine: layer sharing on real dependency data, and speed."""

@@ -16,8 +16,9 @@
 #   { "manifest": <Docker Image Manifest V2, Schema 2>,
 #     "layerLocations": { "<sha256 hex>": { "path": <blob>, "md5": <base64> } } }
 # or, when packages are not found, { "error": "not_found", "pkgs": [ ... ] }.
-# Its attribute `image` is the same image as a `docker load` archive, and
-# `layers` the layer derivations.
+# Its attribute `image` is the same image as a `docker load` archive,
+# `layers` the layer derivations, and `contents` what the image holds (the
+# packages found and `contents`: the roots of its runtime graph).
 #
 # Layers are uncompressed tarballs (application/vnd.docker.image.rootfs.diff.tar):
 # a layer's digest is the sha256 of its tar, which is also its diff_id.
@@ -142,7 +143,14 @@ let
     in
     if usable.success && usable.value then found else null;
 
-  pkgNames = if builtins.isString packages then fromJSON packages else packages;
+  pkgNames =
+    let
+      names = if builtins.isString packages then fromJSON packages else packages;
+    in
+    if builtins.isList names && builtins.all builtins.isString names then
+      names
+    else
+      throw "group-layers: packages must be a JSON array of attribute names, such as '[\"bash\",\"curl\"]'";
   # pkgSet is forced outside lookup's tryEval: a bad pkgSource is an error,
   # not a list of unknown packages.
   found = builtins.seq pkgSet (map lookup pkgNames);
@@ -432,6 +440,7 @@ if notFound == [ ] then
   // {
     inherit image;
     layers = layerDrvs;
+    contents = allContents;
   }
 else
   pkgs.writeText "manifest-output.json" (toJSON {
@@ -441,4 +450,5 @@ else
   // {
     image = throw notFoundMessage;
     layers = throw notFoundMessage;
+    contents = throw notFoundMessage;
   }

@@ -18,7 +18,6 @@ deterministic.
 from dataclasses import dataclass
 
 
-
 def package_name(path):
     """The name popularity data uses for a store path: no store dir, no hash."""
     base = path.rsplit("/", 1)[-1]
@@ -84,7 +83,6 @@ class Graph:
                     order.append(node)
         return order
 
-
     def user_counts(self):
         """For each path, how many other paths of the graph have it in their
         closure: the popularity it would have if the graph were the package set."""
@@ -92,7 +90,7 @@ class Graph:
         for i in reversed(self.topological_order()):  # referrers first
             for r in self.refs[i]:
                 users[r] |= users[i] | (1 << i)
-        return [bin(u).count("1") for u in users]
+        return [u.bit_count() for u in users]
 
 
 def _closure_sizes(nar, refs):

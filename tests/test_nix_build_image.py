@@ -249,6 +249,18 @@ def test_bad_pkg_source_is_named(nix_env):
     assert proc.returncode != 0 and "svn!somewhere" in proc.stderr
 
 
+def test_packages_that_are_not_a_json_array_are_named(nix_env):
+    proc = subprocess.run(
+        ["nix-build", "--no-out-link", *NIX_OPTIONS, "-A", "buildImage", "--argstr", "packages", '"hello"'],
+        cwd=REPO, env=nix_env, capture_output=True, text=True,
+    )
+    assert proc.returncode != 0 and "must be a JSON array" in proc.stderr
+
+
+def test_contents_are_the_roots_found(nix_build, hello):
+    assert nix_build("-A", "buildImage.contents", *packages("HELLO")).split() == [hello]
+
+
 # image: the `docker load` archive ------------------------------------------------
 
 
