@@ -28,7 +28,8 @@ from .corpus import Corpus
 from .progress import Progress
 
 CASES = {"desktops": (0.3, None), "archive": (3.0, 1024)}  # seconds, MiB
-STRATEGIES = ("cohort", "nixery")
+#: (label, --strategy, with the popularity file)
+VARIANTS = (("cohort", "cohort", True), ("cohort, no --pop", "cohort", False), ("nixery", "nixery", True))
 
 
 def write_inputs(directory):
@@ -43,9 +44,11 @@ def write_inputs(directory):
 
 
 def run_once(graph, pop, strategy, out):
-    """Seconds and peak RSS (MiB) of one whole run."""
-    command = [sys.executable, "-m", "group_layers", "--graph", str(graph), "--pop", str(pop),
+    """Seconds and peak RSS (MiB) of one whole run (``pop`` None: no popularity)."""
+    command = [sys.executable, "-m", "group_layers", "--graph", str(graph),
                "--budget", "94", "--strategy", strategy, "--out", str(out)]
+    if pop:
+        command += ["--pop", str(pop)]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=Path(__file__).resolve().parent.parent)
     _, status, usage = os.wait4(process.pid, 0)
@@ -69,18 +72,18 @@ def main(argv=None):
                        check=True, cwd=Path(__file__).resolve().parent.parent)
         files = {case: tmp / f"{case}.attrs.json" for case in CASES}
         pop = tmp / "popularity.json"
-        progress = Progress(len(CASES) * len(STRATEGIES) * args.runs, "timing runs")
+        progress = Progress(len(CASES) * len(VARIANTS) * args.runs, "timing runs")
         rows = []
         for case, (target_s, target_mib) in CASES.items():
-            for strategy in STRATEGIES:
+            for label, strategy, with_pop in VARIANTS:
                 runs = []
                 for _ in range(args.runs):
-                    runs.append(run_once(files[case], pop, strategy, tmp / "layers.json"))
+                    runs.append(run_once(files[case], pop if with_pop else None, strategy, tmp / "layers.json"))
                     progress.step()
                 seconds = statistics.median(s for s, _ in runs)
                 mib = max(m for _, m in runs)
                 memory = f"{mib:.0f} MiB" + (f" ({mib / target_mib:.2f})" if target_mib else "")
-                rows.append(f"| {case} | {strategy} | {seconds:.3f} s ({seconds / target_s:.2f}) | {memory} |")
+                rows.append(f"| {case} | {label} | {seconds:.3f} s ({seconds / target_s:.2f}) | {memory} |")
         progress.done()
     print("| image | strategy | median wall time (/ target) | peak RSS (/ target) |")
     print("|---|---|---|---|")
