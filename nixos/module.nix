@@ -112,6 +112,8 @@ in
         description = ''
           Whether a container of virtualisation.oci-containers.containers with
           the name of an image here uses it (imageFile and image are set).
+          When false, set the container's image (and imageFile, e.g. to
+          builtImages.<name>) yourself: NixOS gives image no default.
         '';
       };
       builtImages = mkOption {
