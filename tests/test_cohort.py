@@ -2,6 +2,8 @@
 property it exists for (the same cohort is cut the same way in every image)."""
 
 from engine_support import attrs_document
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from group_layers.graph import from_document
 from group_layers.strategies import cohort
@@ -60,3 +62,67 @@ def test_without_popularity_the_image_stands_in():
     # joins its referrer.
     assert layers("A", popularity={}) == {frozenset("ACDF")}
     assert layers("AB", popularity={}) == {frozenset("AC"), frozenset("BEG"), frozenset("DF")}
+
+
+# The property cohorts exist for --------------------------------------------------
+
+
+@st.composite
+def universes(draw):
+    """A package set (unique names, sizes, references) and two requests."""
+    n = draw(st.integers(1, 30))
+    packages = {}
+    for i in range(n):
+        deps = draw(st.lists(st.integers(0, i - 1), unique=True, max_size=4)) if i else []
+        packages[f"p{i}"] = (draw(st.integers(0, 5 * M)), [f"p{d}" for d in deps])
+    names = sorted(packages)
+    requests = [draw(st.lists(st.sampled_from(names), min_size=1, unique=True)) for _ in range(2)]
+    return packages, requests
+
+
+def closure(packages, roots):
+    seen, stack = set(), list(roots)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(packages[name][1])
+    return seen
+
+
+def shared_users(packages, q):
+    """Whether two referrers of ``q``, neither needing the other, have a user
+    in common: the one way rule 1 can let ``q`` change cohorts."""
+    referrers = [n for n, (_, deps) in packages.items() if q in deps]
+    users = {n: {m for m in packages if n in closure(packages, [m])} - {n} for n in referrers}
+    return any(
+        users[a] & users[b]
+        for a in referrers for b in referrers
+        if a < b and a not in closure(packages, [b]) and b not in closure(packages, [a])
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(universes(), st.sampled_from([2, 20, 96]))
+def test_a_cohort_is_the_same_in_every_image_it_heads(universe, budget):
+    packages, requests = universe
+    # popularity as popcount computes it over the whole package set
+    popularity = {n: sum(n in closure(packages, [m]) for m in packages) for n in packages}
+    cohorts = []
+    for request in requests:
+        graph = image(request, packages)
+        # 1000 layers leave every cohort alone; the scale keeps the merge
+        # bound of `budget` (MERGE_SCALE / budget**2)
+        layers = cohort.group(graph, popularity, 1000,
+                              merge_scale=cohort.MERGE_SCALE * (1000 / budget) ** 2)
+        heads = {}
+        for layer in layers:
+            group = frozenset(graph.names[i] for i in layer.members)
+            # the head: the member whose closure holds the whole cohort
+            heads[max(group, key=lambda n: len(closure(packages, [n]) & group))] = group
+        cohorts.append(heads)
+    for head in cohorts[0].keys() & cohorts[1].keys():
+        first, second = cohorts[0][head], cohorts[1][head]
+        if first != second:
+            # only a path with two referrers that share users can move
+            assert any(shared_users(packages, q) for q in first ^ second)

@@ -34,11 +34,13 @@ So each path ``q`` with referrers looks at its most popular referrer ``p`` in
 the image (ties by path) and joins ``p``'s cohort when
 
 1. ``p`` and its users are at least half of ``q``'s users: ``2 pop(p) >=
-   pop(q)``.  Any other referrer ``r`` of ``q`` is then either a user of ``p``
-   or has fewer users than ``p`` (those of ``r`` and of ``p`` are disjoint
-   shares of ``pop(q) - 1``), so ``pop(r) < pop(p)``: ``q`` picks ``p`` in
-   every image that holds both, and ``p``'s cohort never changes with the
-   rest of the image.  Without this rule a small library would join a
+   pop(q)``.  Another referrer ``r`` of ``q`` (not a user of ``p``) can then
+   be as popular as ``p`` only if many packages need both: without shared
+   users, those of ``r`` and of ``p`` are disjoint shares of the ``pop(q) - 1``
+   users of ``q``, so ``pop(r) < pop(p)``.  So, but for shared users, ``q``
+   picks ``p`` in every image that holds both, and ``p``'s cohort does not
+   change with the rest of the image (the tests check that shared users are
+   the only way it can).  Without this rule a small library would join a
    different big package in each image and make *its* layer differ.  (With
    counts that leave the path itself out, as in the benchmark's corpus, the
    rule is only a little stricter.)
@@ -52,7 +54,8 @@ the image (ties by path) and joins ``p``'s cohort when
 Cohorts chain (``q`` joins ``p``, ``p`` joins ``r``), and each cohort is named
 by its top path, its *head*.  Both rules depend only on the paths themselves,
 their sizes and their popularity, never on what else the image holds, so the
-same cohort is cut the same way in every image that contains its head.
+same cohort is cut the same way in every image that contains its head (but
+for the shared users of rule 1).
 
 Finally the cohorts are ranked by size; the ``budget - 1`` biggest stand alone
 and the others share the last layer.  Popularity has done its work in the
