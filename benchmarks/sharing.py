@@ -14,7 +14,8 @@ per path gives).  1.0 is the limit.
 
 Run ``python -m benchmarks.sharing`` from the repository root; it prints a
 table, writes ``docs/sharing.md`` and ``docs/sharing.png``
-(efficiency against budget) and times every strategy per image.
+(efficiency against budget), times every strategy per image, and counts the
+default strategy's cohorts that are cut the same way in every image.
 ``--sensitivity`` instead shows how the default strategy moves when its one
 constant is scaled.
 """
@@ -91,6 +92,20 @@ def sensitivity(graphs, popularity, budgets):
     return "\n".join([head, "|---" * (len(budgets) + 1) + "|", *rows])
 
 
+def stability(graphs, popularity, budgets):
+    """For each budget: how many cohort heads of the workload are cut into the
+    same set of paths in every image that holds them, out of how many."""
+    line = []
+    for budget in budgets:
+        variants = {}
+        for graph in graphs:
+            for head, members in cohort.cohorts(graph, popularity, budget).items():
+                variants.setdefault(graph.paths[head], set()).add(frozenset(graph.paths[i] for i in members))
+        steady = sum(len(v) == 1 for v in variants.values())
+        line.append(f"budget {budget}: {steady} of {len(variants)}")
+    return "cohorts cut the same way in every image that holds them: " + ", ".join(line)
+
+
 def pull(strategy, graphs, popularity, budget, progress):
     """Efficiency of ``strategy`` on ``graphs`` pulled in order, and the seconds
     it took per image."""
@@ -111,16 +126,15 @@ def pull(strategy, graphs, popularity, budget, progress):
     return sum(ideal.values()) / pulled, seconds
 
 
-def run(requests, budgets, corpus):
-    graphs = [corpus.image_graph(r) for r in requests]
+def run(graphs, budgets, popularity):
     strategies = contenders()
     for strategy in strategies.values():  # imports and caches out of the timings
-        strategy(graphs[0], corpus.popularity, TABLE_BUDGETS[0])
+        strategy(graphs[0], popularity, TABLE_BUDGETS[0])
     results = {}
     progress = Progress(len(strategies) * len(budgets) * len(graphs), "pulling images")
     for name, strategy in strategies.items():
         for budget in budgets:
-            results[name, budget] = pull(strategy, graphs, corpus.popularity, budget, progress)
+            results[name, budget] = pull(strategy, graphs, popularity, budget, progress)
     progress.done()
     return results
 
@@ -168,13 +182,13 @@ def main(argv=None):
     requests = corpus.requests
     if args.requests:
         requests = json.loads(args.requests.read_text())["requests"]
+    graphs = [corpus.image_graph(r) for r in requests]
     if args.sensitivity:
-        graphs = [corpus.image_graph(r) for r in requests]
         print(sensitivity(graphs, corpus.popularity, TABLE_BUDGETS))
         return
     budgets = TABLE_BUDGETS if args.no_plot else tuple(sorted(set(PLOT_BUDGETS) | set(TABLE_BUDGETS)))
-    results = run(requests, budgets, corpus)
-    report = table(results, TABLE_BUDGETS)
+    results = run(graphs, budgets, corpus.popularity)
+    report = table(results, TABLE_BUDGETS) + "\n\n" + stability(graphs, corpus.popularity, TABLE_BUDGETS)
     print(report)
     OUT.mkdir(exist_ok=True)
     (OUT / "sharing.md").write_text(report + "\n")

@@ -52,3 +52,10 @@ def test_cohort_shares_more_than_nixery_on_the_public_workload(corpus):
         theirs, _ = sharing.pull(strategies["nixery"], graphs, corpus.popularity, budget, Quiet())
         blind, _ = sharing.pull(strategies["cohort, no popularity"], graphs, {}, budget, Quiet())
         assert ours > 2 * theirs and blind > theirs
+
+
+def test_cohorts_recur_across_the_public_workload(corpus):
+    graphs = [corpus.image_graph(r) for r in corpus.requests]
+    line = sharing.stability(graphs, corpus.popularity, (20,))
+    steady, total = map(int, line.rsplit(": ", 1)[1].split(" of "))
+    assert total > 100 and steady >= 0.95 * total

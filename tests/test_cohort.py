@@ -111,16 +111,9 @@ def test_a_cohort_is_the_same_in_every_image_it_heads(universe, budget):
     cohorts = []
     for request in requests:
         graph = image(request, packages)
-        # 1000 layers leave every cohort alone; the scale keeps the merge
-        # bound of `budget` (MERGE_SCALE / budget**2)
-        layers = cohort.group(graph, popularity, 1000,
-                              merge_scale=cohort.MERGE_SCALE * (1000 / budget) ** 2)
-        heads = {}
-        for layer in layers:
-            group = frozenset(graph.names[i] for i in layer.members)
-            # the head: the member whose closure holds the whole cohort
-            heads[max(group, key=lambda n: len(closure(packages, [n]) & group))] = group
-        cohorts.append(heads)
+        found = cohort.cohorts(graph, popularity, budget)
+        cohorts.append({graph.names[head]: frozenset(graph.names[i] for i in members)
+                        for head, members in found.items()})
     for head in cohorts[0].keys() & cohorts[1].keys():
         first, second = cohorts[0][head], cohorts[1][head]
         if first != second:

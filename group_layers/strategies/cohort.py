@@ -101,13 +101,33 @@ MERGE_SCALE = 10**9
 def group(graph, popularity, budget, merge_scale=MERGE_SCALE):
     """Cut ``graph`` into at most ``budget`` layers of cohorts (``merge_scale``
     is there to measure how much the results depend on it)."""
+    pop = _popularity(graph, popularity)
+
+    def rank(item):
+        top, members = item
+        return (-sum(graph.nar_size[i] for i in members), top)
+
+    ranked = sorted(_cohorts(graph, pop, merge_scale / budget**2).items(), key=rank)
+    alone = len(ranked) if len(ranked) <= budget else budget - 1
+    layers = [Layer(tuple(m), _why(pop, top, m)) for top, m in ranked[:alone]]
+    if alone < len(ranked):
+        rest = sorted(i for _, m in ranked[alone:] for i in m)
+        layers.append(Layer(tuple(rest), f"rest: {len(ranked) - alone} cohorts"))
+    return layers
+
+
+def cohorts(graph, popularity, budget, merge_scale=MERGE_SCALE):
+    """``{head: [members]}`` (path indices) before any are merged to fit the
+    budget: what the benchmark checks for stability between images."""
+    return _cohorts(graph, _popularity(graph, popularity), merge_scale / budget**2)
+
+
+def _cohorts(graph, pop, limit):
     n = len(graph)
     referrers = [[] for _ in range(n)]
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
-    pop = _popularity(graph, popularity)
-    limit = merge_scale / budget**2
     head = list(range(n))
     for q in range(n):
         if not referrers[q]:
@@ -116,21 +136,10 @@ def group(graph, popularity, budget, merge_scale=MERGE_SCALE):
         share = (pop[q] - pop[p]) / (pop[q] + 1)
         if 2 * pop[p] >= pop[q] and graph.nar_size[q] * share <= limit:
             head[q] = p
-    cohorts = {}
+    found = {}
     for i in range(n):
-        cohorts.setdefault(_find(head, i), []).append(i)
-
-    def rank(item):
-        top, members = item
-        return (-sum(graph.nar_size[i] for i in members), top)
-
-    ranked = sorted(cohorts.items(), key=rank)
-    alone = len(ranked) if len(ranked) <= budget else budget - 1
-    layers = [Layer(tuple(m), _why(pop, top, m)) for top, m in ranked[:alone]]
-    if alone < len(ranked):
-        rest = sorted(i for _, m in ranked[alone:] for i in m)
-        layers.append(Layer(tuple(rest), f"rest: {len(ranked) - alone} cohorts"))
-    return layers
+        found.setdefault(_find(head, i), []).append(i)
+    return found
 
 
 def _popularity(graph, popularity):
