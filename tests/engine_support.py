@@ -20,9 +20,9 @@ def store_path(key):
     return f"/nix/store/{digest[:32]}-{key.split('#')[0]}"
 
 
-def closure(packages, key):
-    """The keys of the packages in the closure of ``key``."""
-    seen, stack = set(), [key]
+def closure(packages, *keys):
+    """The keys of the packages in the closure of ``keys``."""
+    seen, stack = set(), list(keys)
     while stack:
         key = stack.pop()
         if key not in seen:

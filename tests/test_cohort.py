@@ -1,7 +1,7 @@
 """The cohort strategy on hand-made graphs: its documented example, and the
 property it exists for (the same cohort is cut the same way in every image)."""
 
-from engine_support import attrs_document
+from engine_support import attrs_document, closure
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,12 +18,7 @@ POP = {"A": 1, "B": 1, "C": 2, "D": 3, "E": 2, "F": 4, "G": 3}
 
 
 def image(roots, packages=EXAMPLE):
-    keep, stack = set(), list(roots)
-    while stack:
-        name = stack.pop()
-        if name not in keep:
-            keep.add(name)
-            stack.extend(packages[name][1])
+    keep = closure(packages, *roots)
     return from_document(attrs_document({n: packages[n] for n in sorted(keep)}, roots))
 
 
@@ -80,25 +75,15 @@ def universes(draw):
     return packages, requests
 
 
-def closure(packages, roots):
-    seen, stack = set(), list(roots)
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(packages[name][1])
-    return seen
-
-
 def shared_users(packages, q):
     """Whether two referrers of ``q``, neither needing the other, have a user
     in common: the one way rule 1 can let ``q`` change cohorts."""
     referrers = [n for n, (_, deps) in packages.items() if q in deps]
-    users = {n: {m for m in packages if n in closure(packages, [m])} - {n} for n in referrers}
+    users = {n: {m for m in packages if n in closure(packages, m)} - {n} for n in referrers}
     return any(
         users[a] & users[b]
         for a in referrers for b in referrers
-        if a < b and a not in closure(packages, [b]) and b not in closure(packages, [a])
+        if a < b and a not in closure(packages, b) and b not in closure(packages, a)
     )
 
 
@@ -107,7 +92,7 @@ def shared_users(packages, q):
 def test_a_cohort_is_the_same_in_every_image_it_heads(universe, budget):
     packages, requests = universe
     # popularity as popcount computes it over the whole package set
-    popularity = {n: sum(n in closure(packages, [m]) for m in packages) for n in packages}
+    popularity = {n: sum(n in closure(packages, m) for m in packages) for n in packages}
     cohorts = []
     for request in requests:
         graph = image(request, packages)
