@@ -113,9 +113,20 @@ def _bits(mask):
         mask ^= low
 
 
+def shape(doc):
+    """Which graph schema ``doc`` is meant for: a list is ``nix path-info``'s
+    older form, an object keyed by store paths (or empty) its newer form,
+    any other object the structured-attrs file."""
+    if isinstance(doc, list):
+        return "path-info-list"
+    if isinstance(doc, dict) and all(k.startswith("/") for k in doc):
+        return "path-info-object"
+    return "graph-attrs"
+
+
 def from_document(doc):
     """A :class:`Graph` from a parsed (and validated) JSON document of either shape."""
-    if isinstance(doc, dict) and "graph" in doc and "exportReferencesGraph" in doc:
+    if shape(doc) == "graph-attrs":
         entries = {
             e["path"]: (e["narSize"], e.get("closureSize"), e["references"])
             for e in doc["graph"]

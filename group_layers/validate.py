@@ -38,7 +38,7 @@ from itertools import chain
 from pathlib import Path
 
 from .fastschema import compile_schema
-from .graph import from_document
+from .graph import from_document, shape
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -94,17 +94,6 @@ def _show(value):
     """``value`` as JSON, shortened to a glance."""
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:40] + " ... " + text[-15:]
-
-
-def shape(doc):
-    """Which graph schema ``doc`` is meant for: a list is ``nix path-info``'s
-    older form, an object keyed by store paths (or empty) its newer form,
-    any other object the structured-attrs file."""
-    if isinstance(doc, list):
-        return "path-info-list"
-    if isinstance(doc, dict) and all(k.startswith("/") for k in doc):
-        return "path-info-object"
-    return "graph-attrs"
 
 
 def graph(doc, file):
