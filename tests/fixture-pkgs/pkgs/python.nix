@@ -248,6 +248,7 @@ in
     pip = hostPythonModule { pname = "pip"; version = "23.0.1"; module = "pip"; debianPackage = "python3-pip"; };
     networkx = hostPythonModule { pname = "networkx"; version = "2.8.8"; module = "networkx"; debianPackage = "python3-networkx"; };
     jsonschema = hostPythonModule { pname = "jsonschema"; version = "4.10.3"; module = "jsonschema"; debianPackage = "python3-jsonschema"; };
+    aiohttp = hostPythonModule { pname = "aiohttp"; version = "3.8.4"; module = "aiohttp"; debianPackage = "python3-aiohttp"; };
     # nixpkgs' pytestCheckHook: runs pytest as the installCheckPhase, honouring
     # disabledTests, disabledTestPaths, enabledTestPaths, pytestFlags(Array).
     pytestCheckHook = stdenv.mkDerivation {
