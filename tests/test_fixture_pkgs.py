@@ -8,7 +8,6 @@ not installed.  Every Nix call gets its own NIX_PATH pointing at the fixture
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import textwrap
@@ -16,19 +15,15 @@ from pathlib import Path
 
 import pytest
 
-FIXTURE = Path(__file__).resolve().parent / "fixture-pkgs"
-NIX_OPTS = ["--option", "substituters", ""]
-FLAKE_OPTS = ["--extra-experimental-features", "nix-command flakes"]
+from nix_support import FIXTURE_PKGS as FIXTURE, FLAKE_OPTIONS, NIX_OPTIONS as NIX_OPTS, nix_environment
+
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build not installed")
 
 
 @pytest.fixture(scope="session")
 def nix_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("nix-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIX_")}
-    env.update(NIX_PATH=f"nixpkgs={FIXTURE}", HOME=str(home), XDG_CACHE_HOME=str(home / "cache"))
-    return env
+    return nix_environment(home=tmp_path_factory.mktemp("nix-home"))
 
 
 def nix_build(env: dict[str, str], expr: str, *extra: str) -> Path:
@@ -188,7 +183,7 @@ def test_overlays_apply(nix_env):
 
 def test_flake_evaluates(nix_env):
     out = subprocess.run(
-        ["nix", *FLAKE_OPTS, *NIX_OPTS, "eval", "--json",
+        ["nix", *FLAKE_OPTIONS, "eval", "--json",
          f"path:{FIXTURE}#legacyPackages.aarch64-linux.hello.name"],
         env=nix_env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
@@ -327,7 +322,7 @@ def test_flake_input_override(nix_env, tmp_path):
         }
     """))
     out = subprocess.run(
-        ["nix", *FLAKE_OPTS, *NIX_OPTS, "eval", "--json", "--no-write-lock-file",
+        ["nix", *FLAKE_OPTIONS, "eval", "--json", "--no-write-lock-file",
          "--override-input", "nixpkgs", f"path:{FIXTURE}", f"path:{consumer}#names"],
         env=nix_env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr

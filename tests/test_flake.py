@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from nix_support import FLAKE_OPTIONS, REPO, nix_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
-NIX_CONFIG = "experimental-features = nix-command flakes\nsubstituters =\n"
-FLAKE_OPTIONS = ["--extra-experimental-features", "nix-command flakes", "--option", "substituters", ""]
 # What the flake and its engine need from the checkout.
 FLAKE_FILES = ["flake.nix", "default.nix", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "LICENSE"]
 FLAKE_DIRS = ["group_layers", "build-image", "nixos", "tests/fixture-pkgs"]
@@ -43,11 +41,8 @@ TINY_GRAPH = [
 
 @pytest.fixture(scope="session")
 def env():
-    env = dict(os.environ)
-    # Also for the nix-build that `nix run . -- PKG` starts.
-    env["NIX_CONFIG"] = NIX_CONFIG
-    env["NIX_PATH"] = ""
-    return env
+    # NIX_CONFIG there also reaches the nix-build that `nix run . -- PKG` starts.
+    return nix_environment(nix_path="")
 
 
 def _run(cmd, env, cwd=None):

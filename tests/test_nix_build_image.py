@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
+from nix_support import FIXTURE_PKGS, NIX_OPTIONS, REPO, nix_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
-
-# Options for every Nix command: no binary cache (there is none offline).
-NIX_OPTIONS = ["--option", "substituters", ""]
 
 # Packages of the fixture used below: a nested one and a top-level one whose
 # name has upper case (looked up here in lower case).
@@ -32,9 +28,7 @@ CAMEL_CASE = "bashInteractive"
 
 @pytest.fixture(scope="session")
 def nix_env():
-    env = dict(os.environ)
-    env["NIX_PATH"] = f"nixpkgs={FIXTURE_PKGS}"
-    return env
+    return nix_environment()
 
 
 @pytest.fixture(scope="session")
