@@ -81,13 +81,12 @@ let
     toJSON
     ;
 
-  int = v: if builtins.isString v then lib.toInt v else v;
+  # The arguments, checked (./check-args.nix): one error naming a bad one.
+  checked = (import ./check-args.nix { inherit lib; }).check "group-layers" {
+    inherit name tag packages maxLayers config uid gid pkgSource;
+  };
   # One layer stays free for the customisation layer.
-  layerBudget =
-    if int maxLayers >= 2 then
-      int maxLayers - 1
-    else
-      throw "group-layers: maxLayers is ${toString maxLayers}, it must be at least 2";
+  layerBudget = checked.maxLayers - 1;
 
   # Package lookup --------------------------------------------------------
 
@@ -95,7 +94,7 @@ let
 
   pkgSet =
     let
-      spec = lib.splitString "!" pkgSource;
+      spec = checked.pkgSource;
       kind = builtins.head spec;
       arg = builtins.elemAt spec;
       # The packages are for the system the tools run on.
@@ -104,21 +103,19 @@ let
       };
       isCommit = rev: builtins.match "[0-9a-f]{40}" rev != null;
     in
-    if pkgSource == null then
+    if spec == null then
       pkgs
-    else if kind == "nixpkgs" && builtins.length spec == 2 then
+    else if kind == "nixpkgs" then
       import (builtins.fetchTarball "https://github.com/NixOS/nixpkgs/archive/${arg 1}.tar.gz") importArgs
-    else if kind == "git" && builtins.length spec == 3 then
+    else if kind == "git" then
       import (builtins.fetchGit (
         {
           url = arg 1;
         }
         // (if isCommit (arg 2) then { rev = arg 2; } else { ref = arg 2; })
       )) importArgs
-    else if kind == "path" && builtins.length spec == 2 then
-      import (/. + arg 1) importArgs
     else
-      throw "group-layers: pkgSource '${pkgSource}' is none of nixpkgs!<channel>, git!<url>!<rev>, path!<dir>";
+      import (/. + arg 1) importArgs;
 
   # Top-level attribute names by their lower-case spelling, for the second,
   # case-insensitive try. Built only when a name is not found as given.
@@ -128,14 +125,34 @@ let
 
   # The derivation named `pkgName`, or null (also for names that are not
   # derivations, or whose evaluation throws, as nixpkgs' removed aliases do).
+  # The attribute path a name stands for: the whole name as one top-level
+  # attribute when the package set has one ("guile-3.0"), else the name split
+  # on the dots outside double quotes ("python3Packages.requests",
+  # "\"guile-3.0\".out"); null when its quotes don't pair up.
+  attrPathOf =
+    pkgName:
+    let
+      pieces = builtins.split ''("[^"]*"|[^".]+)'' pkgName;
+      parts = map (m: lib.removePrefix "\"" (lib.removeSuffix "\"" (builtins.head m))) (
+        builtins.filter builtins.isList pieces
+      );
+      dots = builtins.genList (_: ".") (builtins.length parts - 1);
+    in
+    if pkgSet ? ${pkgName} then
+      [ pkgName ]
+    else if builtins.filter builtins.isString pieces == [ "" ] ++ dots ++ [ "" ] then
+      parts
+    else
+      null;
+
   lookup =
     pkgName:
     let
-      attrPath = lib.splitString "." pkgName;
-      exact = lib.attrByPath attrPath null pkgSet;
+      attrPath = attrPathOf pkgName;
+      exact = if attrPath == null then null else lib.attrByPath attrPath null pkgSet;
       topName = topLevelByLowerCase.${lib.toLower (builtins.head attrPath)} or null;
       found =
-        if exact != null || topName == null then
+        if exact != null || attrPath == null || topName == null then
           exact
         else
           lib.attrByPath ([ topName ] ++ builtins.tail attrPath) null pkgSet;
@@ -143,29 +160,16 @@ let
     in
     if usable.success && usable.value then found else null;
 
-  pkgNames =
-    let
-      names = if builtins.isString packages then fromJSON packages else packages;
-    in
-    if builtins.isList names && builtins.all builtins.isString names then
-      names
-    else
-      throw "group-layers: packages must be a JSON array of attribute names, such as '[\"bash\",\"curl\"]'";
+  pkgNames = checked.packages;
   # pkgSet is forced outside lookup's tryEval: a bad pkgSource is an error,
   # not a list of unknown packages.
   found = builtins.seq pkgSet (map lookup pkgNames);
   notFound = lib.concatLists (lib.zipListsWith (n: d: lib.optional (d == null) n) pkgNames found);
   allContents = lib.toList contents ++ builtins.filter (d: d != null) found;
 
-  imageName =
-    if name != null then
-      name
-    else if pkgNames != [ ] then
-      lib.toLower (lib.concatStringsSep "/" (builtins.sort builtins.lessThan pkgNames))
-    else
-      "image";
+  imageName = checked.name;
   # A store-path-safe form of the name, for derivation names.
-  drvName = builtins.replaceStrings [ "/" ":" ] [ "-" "-" ] imageName;
+  inherit (checked) drvName;
 
   # Layer grouping ----------------------------------------------------------
 
@@ -264,12 +268,14 @@ let
       }
       ''
         mkdir layer
-        cp -R --no-preserve=mode,ownership ${
-          pkgs.symlinkJoin {
-            name = "${drvName}-contents";
-            paths = allContents;
-          }
-        }/. layer/
+        # The contents' folders merged as symlinks at / (the first content
+        # wins a name, as with symlinkJoin); a content that is a single file
+        # has nothing to merge: it is in the store layers only.
+        for content in ${toString allContents}; do
+          if [ -d "$content" ]; then
+            cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$content/." layer/
+          fi
+        done
         (
           cd layer
           ${extraCommands}
@@ -277,7 +283,7 @@ let
         (cd layer && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort) > members
         mkdir "$out"
         tar --create --file "$out/layer.tar" ${tarFlags} \
-          --owner=${toString (int uid)} --group=${toString (int gid)} \
+          --owner=${toString checked.uid} --group=${toString checked.gid} \
           --directory layer --verbatim-files-from --files-from members
         sha256sum "$out/layer.tar" | cut -d ' ' -f 1 > "$out/sha256"
       '';
@@ -320,7 +326,7 @@ let
 
   runtimeConfig =
     let
-      given = if builtins.isString config then fromJSON config else config;
+      given = checked.config;
       env = given.Env or [ ];
     in
     given
@@ -395,7 +401,7 @@ let
       '';
 
   imageTag =
-    if tag != null then tag else builtins.substring 0 32 (baseNameOf imageConfig.outPath);
+    if checked.tag != null then checked.tag else builtins.substring 0 32 (baseNameOf imageConfig.outPath);
 
   # The `docker load` archive: manifest.json, the config as <sha256>.json and
   # each layer as <sha256>/layer.tar. Its attributes imageName and imageTag
@@ -435,6 +441,7 @@ let
 
   notFoundMessage = "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}";
 in
+builtins.seq checked.valid (
 if notFound == [ ] then
   manifestOutput
   // {
@@ -452,3 +459,4 @@ else
     layers = throw notFoundMessage;
     contents = throw notFoundMessage;
   }
+)

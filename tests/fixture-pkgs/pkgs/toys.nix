@@ -1,6 +1,8 @@
 # Toy packages with real store references, for closure/layering tests.
 #   hello -> libgreeting, bash          (hello's bin/hello is a bash script)
 #   libgreeting: a shell "library" plus ~256 KiB of data
+#   "greeting-1.0": an attribute whose name has a dot, as overlays and
+#     nixpkgs have (a version-pinned data package)
 { lib, final }:
 
 {
@@ -21,6 +23,8 @@
     '';
     meta.description = "Toy greeting library (group-layers fixture)";
   };
+
+  "greeting-1.0" = final.writeTextDir "share/greeting/greeting.txt" "Hello from greeting 1.0\n";
 
   hello = final.stdenv.mkDerivation (finalAttrs: {
     pname = "hello";

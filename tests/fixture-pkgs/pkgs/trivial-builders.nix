@@ -164,7 +164,8 @@ rec {
       mkdir -p $out
       if [ -e "''${pathsPath:-}" ]; then read -r -a __paths < "$pathsPath" || true; else __paths=(''${paths[@]}); fi
       for i in "''${__paths[@]}"; do
-        if [ -d "$i" ]; then __lndir "$i" "$out"; fi
+        # nixpkgs runs lndir, which refuses a file
+        if [ -d "$i" ]; then __lndir "$i" "$out"; else echo "lndir: $i: Not a directory" >&2; exit 1; fi
       done
       ${postBuild}
     '';
