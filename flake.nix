@@ -77,10 +77,12 @@
         group-layers = {
           type = "app";
           program = "${self.packages.${system}.group-layers}/bin/group-layers";
+          meta.description = "Decide which Nix store paths go into which container image layer";
         };
         build-image = {
           type = "app";
           program = "${buildImageApp system}/bin/build-image";
+          meta.description = "Build a container image (docker load archive) of nixpkgs packages";
         };
         default = build-image;
       });
@@ -113,7 +115,9 @@
           built.image // { manifestOutput = built; };
       };
 
-      nixosModules.default = import ./nixos/module.nix;
+      # By path (and the module has a key), so that the module system knows
+      # it when it is imported twice.
+      nixosModules.default.imports = [ ./nixos/module.nix ];
 
       checks = forAllSystems (
         system:

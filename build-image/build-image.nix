@@ -17,8 +17,9 @@
 #     "layerLocations": { "<sha256 hex>": { "path": <blob>, "md5": <base64> } } }
 # or, when packages are not found, { "error": "not_found", "pkgs": [ ... ] }.
 # Its attribute `image` is the same image as a `docker load` archive,
-# `layers` the layer derivations, and `contents` what the image holds (the
-# packages found and `contents`: the roots of its runtime graph).
+# `layers` the layer derivations, `contents` what the image holds (the
+# packages found and `contents`: the roots of its runtime graph), and
+# `notFound` the requested names not found.
 #
 # Layers are uncompressed tarballs (application/vnd.docker.image.rootfs.diff.tar):
 # a layer's digest is the sha256 of its tar, which is also its diff_id.
@@ -445,7 +446,7 @@ builtins.seq checked.valid (
 if notFound == [ ] then
   manifestOutput
   // {
-    inherit image;
+    inherit image notFound;
     layers = layerDrvs;
     contents = allContents;
   }
@@ -455,6 +456,7 @@ else
     pkgs = notFound;
   })
   // {
+    inherit notFound;
     image = throw notFoundMessage;
     layers = throw notFoundMessage;
     contents = throw notFoundMessage;

@@ -5,11 +5,14 @@
 #   buildImage   Nixery's manifest-output.json for the image the arguments
 #                describe (see ./build-image.nix);
 #   image        the same image as a `docker load` archive;
+#   buildImageWith ARGS  buildImage for other arguments (the NixOS module's
+#                images);
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
 #                to build an image at run time: it passes its arguments
 #                (--argstr name ..., --argstr packages '[...]',
-#                --argstr pkgSource ...) to a nix-build of `buildImage` here
-#                and prints the path of manifest-output.json.
+#                --argstr pkgSource ...) to a nix-build of `buildImage` here,
+#                with the package set it was built with, and prints the path
+#                of manifest-output.json.
 #
 # Every argument of build-image.nix can be given here too; null means "its
 # default there".
@@ -134,19 +137,26 @@ rec {
     };
   };
 
-  buildImage = import ./build-image.nix (
-    lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" ])
-    // {
-      inherit pkgs groupLayers;
-    }
-  );
+  # buildImage for other arguments (build-image.nix's, without pkgs and
+  # groupLayers), with this toolkit's package set and engine.
+  buildImageWith = imageArgs: import ./build-image.nix (imageArgs // { inherit pkgs groupLayers; });
+
+  buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" ]));
 
   inherit (buildImage) image;
 
+  # The package set is baked in: the run-time nix-build imports the same
+  # nixpkgs source (pkgs.path) for the same system, without <nixpkgs>, so the
+  # wrapper works on a host with no NIX_PATH. Its own arguments come after
+  # and win: --arg pkgs 'import <nixpkgs> { }' to use NIX_PATH's, or
+  # --argstr pkgSource ... for another package set. (The baked-in import takes
+  # no config or overlays: those of the wrapper's `pkgs` are not carried.)
   wrapper = pkgs.writeShellScriptBin "nixery-build-image" ''
     exec ${pkgs.nix}/bin/nix-build \
       --show-trace \
-      --no-out-link "$@" \
+      --no-out-link \
+      --arg pkgs ${lib.escapeShellArg "import ${pkgs.path} { system = \"${pkgs.stdenv.hostPlatform.system}\"; config = { }; overlays = [ ]; }"} \
+      "$@" \
       --argstr self ${source} \
       -A buildImage ${./.}
   '';

@@ -13,7 +13,16 @@
 # readable as config.virtualisation.group-layers.builtImages.<name> (a
 # `docker load` archive). With wireOciContainers (the default), a container
 # of virtualisation.oci-containers with the same name as an image gets
-# imageFile = that archive and image = "<imageName>:<tag>".
+# imageFile = that archive and image = "<imageName>:<tag>" (as defaults: a
+# container's own image or imageFile wins).
+#
+# An image's name defaults to its attribute name in lower case (registries
+# and `docker load` refuse upper case); a name or tag that is no valid image
+# reference is refused by the option's type. Other errors start with the
+# image's option path, e.g.
+#   virtualisation.group-layers.images.web: packages not found: nosuch
+# The module has a `key`, so importing it twice (from two flakes, or as a
+# path and as a function) declares its options once.
 #
 # Pure: the engine is built from this source tree with the system's `pkgs`;
 # nothing reads <nixpkgs> or NIX_PATH, nothing is downloaded at evaluation.
@@ -32,18 +41,20 @@ let
     inherit pkgs;
     self = ../.;
   };
+  checks = import ../build-image/check-args.nix { inherit lib; };
 
   imageOptions =
     { name, ... }:
     {
       options = {
         name = mkOption {
-          type = types.str;
-          default = name;
-          description = "The image's name (repository); default: the attribute name.";
+          type = types.strMatching checks.namePattern;
+          default = lib.toLower name;
+          defaultText = lib.literalExpression "lib.toLower <name>";
+          description = "The image's name (repository, lower case); default: the attribute name in lower case.";
         };
         tag = mkOption {
-          type = types.nullOr types.str;
+          type = types.nullOr (types.strMatching checks.tagPattern);
           default = null;
           description = "The image's tag; null: a hash of the image's config, so that it changes with the image.";
         };
@@ -72,24 +83,34 @@ let
       };
     };
 
+  # The image archive, or an error that starts with the image's option path.
   build =
-    img:
-    (import ../build-image {
-      inherit pkgs;
-      self = ../.;
-      inherit (img)
-        name
-        tag
-        packages
-        contents
-        maxLayers
-        config
-        ;
-    }).image;
+    attrName: img:
+    let
+      where = "virtualisation.group-layers.images.${attrName}";
+      args = {
+        inherit (img)
+          name
+          tag
+          packages
+          maxLayers
+          config
+          ;
+      };
+      result = toolkit.buildImageWith (args // { inherit (img) contents; });
+    in
+    builtins.seq (checks.check where args).valid (
+      if result.notFound != [ ] then
+        throw "${where}: packages not found: ${lib.concatStringsSep ", " result.notFound}"
+      else
+        result.image
+    );
 
-  built = lib.mapAttrs (_: build) cfg.images;
+  built = lib.mapAttrs build cfg.images;
 in
 {
+  key = "group-layers/nixos/module.nix";
+
   options = {
     programs.group-layers = {
       enable = lib.mkEnableOption "the group-layers command (container image layer grouping)";

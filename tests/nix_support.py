@@ -5,6 +5,13 @@ Every test that runs nix, nix-build, nix-instantiate or nix-store takes its
 options from ``NIX_OPTIONS`` and its environment from ``nix_environment``, so
 that a change of how Nix is run (another Nix, the sandbox, another package
 set) is made here once and reaches all of them.
+
+The build sandbox follows ``GROUP_LAYERS_NIX_SANDBOX``: ``true`` or ``false``
+(scripts/test runs the Nix tests both ways), unset for Nix's own setting.
+With the sandbox on, the offline package set, which wraps the host's tools
+(/bin/bash, /usr/bin/tar, Debian's python3), needs them inside the sandbox:
+``HOST_TOOL_PATHS`` are bind-mounted there with ``extra-sandbox-paths``.
+Real nixpkgs needs none of this.
 """
 
 import os
@@ -13,21 +20,37 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
 
-# Options for every Nix command: no binary cache (there is none offline).
-NIX_OPTIONS = ["--option", "substituters", ""]
+# What the offline package set's builders use from the host.
+HOST_TOOL_PATHS = " ".join(p for p in ("/bin", "/usr", "/lib", "/lib64") if os.path.exists(p))
+
+SANDBOX = os.environ.get("GROUP_LAYERS_NIX_SANDBOX", "")
+if SANDBOX not in ("", "true", "false"):
+    raise ValueError(f"GROUP_LAYERS_NIX_SANDBOX is {SANDBOX!r}, it must be true, false or unset")
+
+# Settings for every Nix command: no binary cache (there is none offline),
+# and the sandbox as asked.
+_SETTINGS = [("substituters", ""), ("extra-sandbox-paths", HOST_TOOL_PATHS)]
+if SANDBOX:
+    _SETTINGS.append(("sandbox", SANDBOX))
+
+# As command-line options.
+NIX_OPTIONS = [arg for name, value in _SETTINGS for arg in ("--option", name, value)]
 # The same for `nix` commands that need flakes.
 FLAKE_OPTIONS = ["--extra-experimental-features", "nix-command flakes", *NIX_OPTIONS]
 # The same as configuration, for Nix commands started by the programs under
 # test (nix run, the wrapper's nix-build).
-NIX_CONFIG = "experimental-features = nix-command flakes\nsubstituters =\n"
+NIX_CONFIG = "experimental-features = nix-command flakes\n" + "".join(
+    f"{name} = {value}\n" for name, value in _SETTINGS)
 
 
 def nix_environment(nix_path=f"nixpkgs={FIXTURE_PKGS}", home=None):
     """The environment of a Nix command: the caller's, without its NIX_*
     variables, with NIX_PATH set (the offline package set unless told
-    otherwise) and, when given, a HOME of its own."""
+    otherwise; None for no NIX_PATH at all) and, when given, a HOME of its
+    own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIX_")}
-    env["NIX_PATH"] = nix_path
+    if nix_path is not None:
+        env["NIX_PATH"] = nix_path
     env["NIX_CONFIG"] = NIX_CONFIG
     if home is not None:
         env.update(HOME=str(home), XDG_CACHE_HOME=str(Path(home) / "cache"))

@@ -1,92 +1,104 @@
-# Calls nixos/module.nix as the module system does (a function of config,
-# lib, pkgs) with the offline package set, and resolves the mkIf / mkMerge /
-# mkDefault it returns (the fixture's lib has no evalModules; the tagged
-# values have nixpkgs' `_type` names). Used by tests/test_flake.py:
+# Evaluates nixos/module.nix with nixpkgs' real module system (evalModules of
+# nixpkgs' lib, found at `nixpkgsLib`: ../shared/nixpkgs-lib or $NIXPKGS_LIB)
+# and the offline package set, beside minimal declarations of the NixOS
+# options the module sets. Those follow NixOS' own (read in nixpkgs'
+# nixos/modules/virtualisation/oci-containers.nix, environment.systemPackages
+# and system.extraDependencies): same names, types and defaults, only the
+# options used here. Used by tests/test_nixos_module.py:
 #
 #   nix-instantiate --eval --strict --json tests/nixos-module-eval.nix \
-#     --arg root ./. --argstr system x86_64-linux
+#     --arg nixpkgsLib /path/to/nixpkgs-lib --arg root ./. --argstr system x86_64-linux \
+#     --arg configuration '{ virtualisation.group-layers.images.web.packages = [ "hello" ]; }' \
+#     --argstr imports path,function
 {
+  nixpkgsLib,
   root,
   system,
-  enable ? true,
-  wire ? true,
+  # The user's module.
+  configuration,
+  # How the module is imported, comma-separated: "path" (as
+  # nixosModules.default) or "function" (the imported file); "path,path"
+  # imports it twice.
+  imports ? "path",
 }:
 
 let
+  lib = import (nixpkgsLib + "/lib");
+  inherit (lib) mkOption types;
   pkgs = import (root + "/tests/fixture-pkgs") { inherit system; };
-  inherit (pkgs) lib;
-  module = import (root + "/nixos/module.nix");
+  modulePath = root + "/nixos/module.nix";
 
-  # mkIf / mkMerge / mkOverride, pushed away as evalModules would for
-  # definitions that do not conflict.
-  resolve =
-    v:
-    let
-      t = v._type or null;
-    in
-    if t == "if" then
-      (if v.condition then resolve v.content else { })
-    else if t == "merge" then
-      builtins.foldl' lib.recursiveUpdate { } (map resolve v.contents)
-    else if t == "override" || t == "order" then
-      resolve v.content
-    else if builtins.isAttrs v && !lib.isDerivation v then
-      builtins.mapAttrs (_: resolve) v
-    else
-      v;
-
-  # The configuration the module sees: the user's definitions, with the
-  # options' defaults filled in (the module's own read-only result fed back).
-  userConfig = {
-    programs.group-layers = {
-      inherit enable;
-      package = out.options.programs.group-layers.package.default;
-    };
-    virtualisation.group-layers = {
-      wireOciContainers = wire;
-      images.web = {
-        name = "web";
-        tag = "v1";
-        packages = [ "hello" ];
-        contents = [ ];
-        maxLayers = 3;
-        config.Cmd = [ "/bin/hello" ];
+  # What NixOS declares and the module uses.
+  nixosDeclarations = {
+    options = {
+      environment.systemPackages = mkOption {
+        type = types.listOf types.package;
+        default = [ ];
       };
-      builtImages = produced.virtualisation.group-layers.builtImages;
+      system.extraDependencies = mkOption {
+        type = types.listOf types.pathInStore;
+        default = [ ];
+      };
+      virtualisation.oci-containers = {
+        backend = mkOption {
+          type = types.enum [ "podman" "docker" ];
+          default = "podman";
+        };
+        containers = mkOption {
+          default = { };
+          type = types.attrsOf (
+            types.submodule {
+              options = {
+                image = mkOption { type = types.str; };
+                imageFile = mkOption {
+                  type = types.nullOr types.package;
+                  default = null;
+                };
+                imageStream = mkOption {
+                  type = types.nullOr types.package;
+                  default = null;
+                };
+                ports = mkOption {
+                  type = types.listOf types.str;
+                  default = [ ];
+                };
+              };
+            }
+          );
+        };
+      };
     };
   };
 
-  out = module {
-    config = userConfig;
-    inherit lib pkgs;
+  evaluated = lib.evalModules {
+    modules =
+      map (how: if how == "path" then modulePath else import modulePath) (lib.splitString "," imports)
+      ++ [
+        nixosDeclarations
+        configuration
+        { _module.args.pkgs = pkgs; }
+      ];
   };
-  produced = resolve out.config;
-
-  # The module's addition to each oci-containers container (a submodule).
-  containerModule = builtins.head
-    out.options.virtualisation.oci-containers.containers.type.nestedTypes.elemType.modules;
-  container =
-    name:
-    resolve
-      (containerModule {
-        inherit name lib pkgs;
-        config = { };
-      }).config;
-
+  inherit (evaluated) config options;
   drvPathOr = v: if lib.isDerivation v then v.drvPath else v;
 in
 {
-  optionNames = builtins.attrNames out.options.virtualisation.group-layers;
-  imageOptionNames = builtins.attrNames
-    ((builtins.head out.options.virtualisation.group-layers.images.type.nestedTypes.elemType.modules)
-      { name = "x"; }).options;
-  systemPackages = map (p: p.name) (produced.environment.systemPackages or [ ]);
-  extraDependencies = map (d: d.drvPath) (produced.system.extraDependencies or [ ]);
+  optionNames = builtins.attrNames options.virtualisation.group-layers;
+  imageOptionNames = builtins.filter (n: n != "_module") (
+    builtins.attrNames (options.virtualisation.group-layers.images.type.getSubOptions [ ])
+  );
+  systemPackages = map (p: p.name) config.environment.systemPackages;
+  extraDependencies = map (d: d.drvPath) config.system.extraDependencies;
   builtImages = builtins.mapAttrs (_: d: {
     inherit (d) drvPath imageName imageTag;
-  }) produced.virtualisation.group-layers.builtImages;
-  containers = {
-    web = builtins.mapAttrs (_: drvPathOr) (container "web");
-    other = container "other";
-  };
+  }) config.virtualisation.group-layers.builtImages;
+  containers = builtins.mapAttrs (_: c: {
+    # NixOS gives `image` no default: null here when nothing set it.
+    image =
+      let
+        image = builtins.tryEval c.image;
+      in
+      if image.success then image.value else null;
+    imageFile = drvPathOr c.imageFile;
+  }) config.virtualisation.oci-containers.containers;
 }

@@ -1,4 +1,4 @@
-"""flake.nix and nixos/module.nix, with real Nix.
+"""flake.nix, with real Nix (the NixOS module: tests/test_nixos_module.py).
 
 The flake is copied to a temporary folder (so that nothing is written into
 the repository, and untracked files are seen) and used as `path:<copy>`,
@@ -63,7 +63,6 @@ def flake(tmp_path_factory):
             shutil.copy2(REPO / name, root / name)
     for name in FLAKE_DIRS:
         shutil.copytree(REPO / name, root / name, ignore=ignore)
-    shutil.copy2(REPO / "tests" / "nixos-module-eval.nix", root / "tests" / "nixos-module-eval.nix")
     return root
 
 
@@ -128,10 +127,17 @@ def test_build_group_layers_and_run_it(nix, tmp_path):
     assert nix("eval --raw", "#default.outPath") == nix("eval --raw", "#group-layers.outPath")
 
 
-def test_build_nixery_build_image(nix, tmp_path):
+def test_build_nixery_build_image_and_run_it_without_nix_path(nix, tmp_path):
+    """The wrapper builds with the package set it was built with: no
+    <nixpkgs> is needed at run time."""
     link = tmp_path / "result"
     nix("build", "#nixery-build-image", "--out-link", str(link))
     assert os.access(link / "bin" / "nixery-build-image", os.X_OK)
+    env = nix_environment(nix_path=None)
+    assert "NIX_PATH" not in env
+    output = _run([link / "bin" / "nixery-build-image", "--argstr", "packages", '["hello"]'], env, cwd=tmp_path)
+    manifest = json.loads(Path(output).read_text())
+    assert len(manifest["manifest"]["layers"]) >= 2
 
 
 def test_run_group_layers_on_a_tiny_graph(nix, tmp_path):
@@ -202,58 +208,3 @@ def test_overlay_adds_the_engine_and_the_image_function(flake, env, system):
         names = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]
     assert names == ["overlaid:t1"]
     assert "manifest" in json.loads(Path(manifest).read_text())
-
-
-# nixos/module.nix --------------------------------------------------------------
-
-
-def _eval_module(flake, env, system, **flags):
-    """tests/nixos-module-eval.nix on the flake's copy, in restricted mode
-    (nothing outside the copy and the store can be read, NIX_PATH is empty):
-    the module needs no <nixpkgs>."""
-    args = []
-    for key, value in flags.items():
-        args += ["--arg", key, "true" if value else "false"]
-    out = _run(["nix-instantiate", "--read-write-mode", "--eval", "--strict", "--json",
-                "--option", "substituters", "", "--option", "restrict-eval", "true", "-I", str(flake),
-                str(flake / "tests" / "nixos-module-eval.nix"),
-                "--arg", "root", str(flake), "--argstr", "system", system, *args], env)
-    return json.loads(out)
-
-
-@pytest.fixture(scope="session")
-def module_config(flake, env, system):
-    return _eval_module(flake, env, system)
-
-
-def test_module_declares_its_options(module_config):
-    assert module_config["optionNames"] == ["builtImages", "images", "wireOciContainers"]
-    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "tag"]
-
-
-def test_module_installs_the_cli(module_config):
-    assert module_config["systemPackages"] == [module_config["systemPackages"][0]]
-    assert module_config["systemPackages"][0].startswith("group-layers-")
-
-
-def test_module_builds_each_declared_image(module_config, env):
-    web = module_config["builtImages"]["web"]
-    assert (web["imageName"], web["imageTag"]) == ("web", "v1")
-    assert module_config["extraDependencies"] == [web["drvPath"]]
-    image = _run(["nix-store", "--option", "substituters", "", "--realise", web["drvPath"]], env)
-    inspected = _skopeo_inspect(image, env)
-    assert 2 <= len(inspected["Layers"]) <= 3  # maxLayers = 3
-    assert _skopeo_config(image, env)["config"]["Cmd"] == ["/bin/hello"]
-
-
-def test_module_wires_the_container_of_the_same_name(module_config):
-    web = module_config["builtImages"]["web"]
-    assert module_config["containers"]["web"] == {"imageFile": web["drvPath"], "image": "web:v1"}
-    assert module_config["containers"]["other"] == {}
-
-
-def test_module_disabled_parts_add_nothing(flake, env, system, module_config):
-    off = _eval_module(flake, env, system, enable=False, wire=False)
-    assert off["systemPackages"] == []
-    assert off["containers"] == {"web": {}, "other": {}}
-    assert off["builtImages"] == module_config["builtImages"]
