@@ -37,6 +37,7 @@ from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 
+from . import pathinfo
 from .fastschema import compile_schema
 from .graph import from_document, shape
 
@@ -101,6 +102,7 @@ def graph(doc, file):
 
     Each rule is checked over the whole document at once, and an offender is
     looked for only when one exists."""
+    doc = pathinfo.normalise(doc, lambda parts, message: BadInput(file, pointer(*parts), message))
     kind = shape(doc)
     check_schema(kind, doc, file)
     roots = ()
