@@ -75,7 +75,7 @@ CASES = {
         [], "graph.json", "/2/references/1", "is not in the graph"),
     "path-info object: null for an invalid path": (
         dict(path_info_object(PACKAGES), **{"/nix/store/x-y": None}),
-        [], "graph.json", "/~1nix~1store~1x-y", "null is not of type 'object'"),
+        [], "graph.json", "/~1nix~1store~1x-y", "null: /nix/store/x-y is not a valid store path"),
     "budget below 1": (attrs(), ["--budget", "0"], "--budget", "", "at least 1"),
     "budget not a number": (attrs(), ["--budget", "many"], "arguments", "", "invalid int value"),
     "unknown strategy": (attrs(), ["--strategy", "best"], "arguments", "", "invalid choice"),
