@@ -19,5 +19,6 @@ setup(
     package_data={"group_layers": ["schemas/*.json"]},
     entry_points={"console_scripts": ["group-layers = group_layers.cli:main"]},
     install_requires=["networkx", "jsonschema"],
+    license="Apache-2.0",
     python_requires=">=3.10",
 )

@@ -53,8 +53,6 @@ let
   # folder group_layers/; no tests, caches, build results or symlinks.
   topFiles = [
     "setup.py"
-    "setup.cfg"
-    "pyproject.toml"
     "README.md"
     "LICENSE"
   ];
@@ -93,12 +91,15 @@ let
     let
       top = builtins.readDir self;
     in
-    builtins.concatMap (
+    map (
       fileName:
-      lib.optional (top.${fileName} or null == "regular") {
-        rel = fileName;
-        file = builtins.toFile fileName (builtins.readFile (self + "/${fileName}"));
-      }
+      if top.${fileName} or null == "regular" then
+        {
+          rel = fileName;
+          file = builtins.toFile fileName (builtins.readFile (self + "/${fileName}"));
+        }
+      else
+        throw "group-layers: ${fileName}, a file the engine's build needs, is not in ${toString self}"
     ) topFiles
     ++ filesBelow (self + "/group_layers") "group_layers/";
 

@@ -22,7 +22,7 @@ from nix_support import FLAKE_OPTIONS, REPO, nix_environment
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
 # What the flake and its engine need from the checkout.
-FLAKE_FILES = ["flake.nix", "default.nix", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "LICENSE"]
+FLAKE_FILES = ["flake.nix", "default.nix", "setup.py", "README.md", "LICENSE"]
 FLAKE_DIRS = ["group_layers", "build-image", "nixos", "tests/fixture-pkgs"]
 
 # A two-path graph in `nix path-info --json --recursive` form.
@@ -59,8 +59,7 @@ def flake(tmp_path_factory):
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "result", "result-*")
     for name in FLAKE_FILES:
-        if (REPO / name).is_file():
-            shutil.copy2(REPO / name, root / name)
+        shutil.copy2(REPO / name, root / name)
     for name in FLAKE_DIRS:
         shutil.copytree(REPO / name, root / name, ignore=ignore)
     return root
