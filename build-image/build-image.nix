@@ -30,19 +30,23 @@
   # The group-layers engine, a derivation with bin/group-layers
   # (./default.nix builds it).
   groupLayers,
-  # The image's name (registry repository, e.g. "bash/curl"). Default: the
+  # The image's name (registry repository, e.g. "bash/curl"): lower case,
+  # at most 255 characters, as OCI references require. Default: the
   # requested package names, sorted, lower-cased and joined by "/", as
   # Nixery names its images; "image" if none were requested.
   name ? null,
-  # The tag in the `image` archive's RepoTags. Default: the hash part of the
-  # image config's store path, so that it changes with the image.
+  # The tag in the `image` archive's RepoTags ([A-Za-z0-9_][A-Za-z0-9._-]*,
+  # at most 128). Default: the hash part of the image config's store path,
+  # so that it changes with the image.
   tag ? null,
   # Packages to put in the image, by attribute name, as a JSON array in a
   # string (as a server passes it): '["bash", "python3Packages.requests"]',
   # or as a Nix list of strings.
-  # Dotted names select nested attributes; a top-level name that is not found
-  # is tried again case-insensitively (registries forbid upper case in image
-  # names, while nixpkgs has `haskellPackages` and the like).
+  # A name is first tried as one top-level attribute ("guile-3.0"), then
+  # split on its dots into an attribute path; quotes keep dots in a
+  # component ('python3Packages."zope.interface"'). A top-level name that is
+  # not found is tried again case-insensitively (registries forbid upper case
+  # in image names, while nixpkgs has `haskellPackages` and the like).
   packages ? "[]",
   # Further contents, for Nix callers: derivations, or store paths as strings
   # that carry their string context ("${drv}").
@@ -67,8 +71,9 @@
   # Shell commands run in the customisation layer's folder before it is
   # packed (e.g. "mkdir -p tmp && chmod 1777 tmp").
   extraCommands ? "",
-  # Owner (numeric user and group id) of the customisation layer's files;
-  # store paths always belong to root. Integers, or strings of them.
+  # Owner (numeric user and group id, 0 to 4294967294) of the customisation
+  # layer's files; store paths always belong to root. Integers, or strings
+  # of them.
   uid ? 0,
   gid ? 0,
 }:
