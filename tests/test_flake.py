@@ -148,6 +148,11 @@ def test_build_nixery_build_image_and_run_it_without_nix_path(nix, tmp_path):
     output = _run([link / "bin" / "nixery-build-image", "--argstr", "packages", '["hello"]'], env, cwd=tmp_path)
     manifest = json.loads(Path(output).read_text())
     assert len(manifest["manifest"]["layers"]) >= 2
+    # Asked for, <nixpkgs> is used: here there is none.
+    proc = subprocess.run([link / "bin" / "nixery-build-image", "--arg", "pkgs", "import <nixpkgs> { }",
+                           "--argstr", "packages", '["hello"]'], env=env, cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0 and "nixpkgs" in proc.stderr and "search path" in proc.stderr
 
 
 def test_run_group_layers_on_a_tiny_graph(nix, tmp_path):
