@@ -146,7 +146,7 @@ let
     in
     if pkgSet ? ${pkgName} then
       [ pkgName ]
-    else if builtins.filter builtins.isString pieces == [ "" ] ++ dots ++ [ "" ] then
+    else if parts != [ ] && builtins.filter builtins.isString pieces == [ "" ] ++ dots ++ [ "" ] then
       parts
     else
       null;

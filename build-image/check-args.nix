@@ -118,7 +118,14 @@ let
       fail "${argName} is not valid JSON: ${builtins.toJSON (shorten v)}; expected e.g. ${example}";
 
   shorten = s: if stringLength s > 80 then substring 0 77 s + "..." else s;
-  show = v: if isString v then builtins.toJSON (shorten v) else shorten (builtins.toJSON v);
+  show =
+    v:
+    if isString v then
+      builtins.toJSON (shorten v)
+    else if builtins.isPath v then
+      toString v # toJSON would copy the file to the store
+    else
+      shorten (builtins.toJSON v);
 
   # Integers, also as strings of digits (from --argstr).
   intArg =
@@ -142,9 +149,11 @@ let
 
   # A repository path component, lower case.
   component = "[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*";
-  # A registry host ([host[:port]/]), as in docker.io/library/bash.
+  # A registry host ([host[:port]/]), as in docker.io/library/bash: as for
+  # Docker, a first component is a host only if it has a dot or a port, or
+  # is localhost (so "Foo/bar" is a path with an upper-case component).
   domainComponent = "([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-  domain = "${domainComponent}(\\.${domainComponent})*(:[0-9]+)?";
+  domain = "(localhost(:[0-9]+)?|${domainComponent}(\\.${domainComponent})+(:[0-9]+)?|${domainComponent}:[0-9]+)";
 
   # Image config keys and their rules (OCI image spec, and Docker's additions).
   isStringList = v: isList v && all isString v;

@@ -70,6 +70,8 @@ REFUSED = [
      'group-layers: name is "UPPER", it must be an image repository name'),
     ("name-space", "buildImage", [*HELLO, "--argstr", "name", "a b"],
      'group-layers: name is "a b", it must be an image repository name'),
+    ("name-upper-first-component", "image", [*HELLO, "--argstr", "name", "Team/app"],
+     'group-layers: name is "Team/app", it must be an image repository name'),
     ("name-colon", "image", [*HELLO, "--argstr", "name", "x:y"],
      'group-layers: name is "x:y", it must be an image repository name'),
     ("name-dotdot", "image", [*HELLO, "--argstr", "name", "../../etc"],
@@ -122,6 +124,18 @@ def test_good_arguments_as_strings_are_accepted(tmp_path):
                             "--argstr", "config", '{"Cmd": ["hello"], "ExposedPorts": {"80/tcp": {}}, '
                             '"Labels": {"a": "b \\"quoted\\" \\u00e9"}, "Env": ["A=1=2"]}')
     assert len(output["manifest"]["layers"]) <= 3
+
+
+def test_name_with_a_registry_host(tmp_path):
+    proc = subprocess.run(["nix-instantiate", *NIX_OPTIONS, "--eval", str(REPO), "-A", "image.imageName", *HELLO,
+                           "--argstr", "name", "registry.example.com:5000/team/app"],
+                          env=nix_environment(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == '"registry.example.com:5000/team/app"'
+    proc = nix_build(tmp_path, "--no-out-link", "-A", "buildImage", "--argstr", "name", "x",
+                     "--argstr", "packages", '["", "hello"]')
+    assert proc.returncode == 0, proc.stderr  # "" is a name not found, not an error
+    assert json.loads(Path(proc.stdout.strip()).read_text()) == {"error": "not_found", "pkgs": [""]}
 
 
 def test_long_name_builds_with_a_safe_derivation_name(tmp_path):
