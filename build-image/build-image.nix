@@ -1,6 +1,7 @@
 # Builds one container image from Nix packages, with the layer grouping
 # decided by the group-layers engine:
 #
+#   0. the arguments are checked (./check-args.nix);
 #   1. the requested packages are looked up by name, as Nixery does;
 #   2. a derivation exports their runtime graph (exportReferencesGraph with
 #      structured attributes) and runs `group-layers` on it; its JSON answer
@@ -129,8 +130,6 @@ let
     map (attrName: lib.nameValuePair (lib.toLower attrName) attrName) (builtins.attrNames pkgSet)
   );
 
-  # The derivation named `pkgName`, or null (also for names that are not
-  # derivations, or whose evaluation throws, as nixpkgs' removed aliases do).
   # The attribute path a name stands for: the whole name as one top-level
   # attribute when the package set has one ("guile-3.0"), else the name split
   # on the dots outside double quotes ("python3Packages.requests",
@@ -151,6 +150,8 @@ let
     else
       null;
 
+  # The derivation named `pkgName`, or null (also for names that are not
+  # derivations, or whose evaluation throws, as nixpkgs' removed aliases do).
   lookup =
     pkgName:
     let
