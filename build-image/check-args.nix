@@ -283,12 +283,12 @@ rec {
           spec = lib.splitString "!" pkgSource;
           kind = builtins.head spec;
           dir = builtins.elemAt spec 1;
-          usage = "none of nixpkgs!<channel>, git!<url>!<rev>, path!<dir>";
+          forms = "nixpkgs!<channel or commit>, git!<url>!<rev or ref> or path!<dir>";
         in
         if pkgSource == null then
           null
         else if !isString pkgSource then
-          fail "pkgSource is ${show pkgSource}, it must be a string: nixpkgs!<channel>, git!<url>!<rev> or path!<dir>"
+          fail "pkgSource is ${show pkgSource}, it must be a string: ${forms}"
         else if kind == "nixpkgs" && builtins.length spec == 2 || kind == "git" && builtins.length spec == 3 then
           spec
         else if kind == "path" && builtins.length spec == 2 then
@@ -301,7 +301,7 @@ rec {
               spec
           )
         else
-          fail "pkgSource is ${show pkgSource}, ${usage}";
+          fail "pkgSource is ${show pkgSource}, it must be one of ${forms}";
 
       result = {
         packages = pkgNames;

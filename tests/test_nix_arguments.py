@@ -99,7 +99,8 @@ REFUSED = [
     ("pkgSource-a-file", "buildImage", [*HELLO, "--argstr", "pkgSource", f"path!{REPO / 'README.md'}"],
      "is not a folder holding a default.nix"),
     ("pkgSource-unknown-kind", "buildImage", [*HELLO, "--argstr", "pkgSource", "svn!somewhere"],
-     'group-layers: pkgSource is "svn!somewhere", none of nixpkgs!<channel>, git!<url>!<rev>, path!<dir>'),
+     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>, '
+     "git!<url>!<rev or ref> or path!<dir>"),
 ]
 
 
