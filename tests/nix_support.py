@@ -20,8 +20,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
 
-# What the offline package set's builders use from the host.
-HOST_TOOL_PATHS = " ".join(p for p in ("/bin", "/usr", "/lib", "/lib64") if os.path.exists(p))
+
+def _sandbox_path(path):
+    """An extra-sandbox-paths entry for ``path``, mounted as what it resolves
+    to (``/bin/sh=/usr/bin/dash``, ``/lib=/usr/lib`` on a merged-/usr
+    system): Nix 2.26 can't mount a symlink."""
+    real = os.path.realpath(path)
+    return path if real == path else f"{path}={real}"
+
+
+# What the offline package set's builders use from the host: its shells by
+# name, and the folders of its programs and libraries. Not /bin itself:
+# Nix (2.26 on Debian, upstream's default too) puts its own /bin/sh in the
+# sandbox, creating the file it mounts over, and in a /bin mounted from the
+# host that would be the host's own shell, emptied.
+HOST_TOOL_PATHS = " ".join(
+    _sandbox_path(p) for p in ("/bin/bash", "/bin/sh", "/usr", "/lib", "/lib64") if os.path.exists(p))
 
 SANDBOX = os.environ.get("GROUP_LAYERS_NIX_SANDBOX", "")
 if SANDBOX not in ("", "true", "false"):
