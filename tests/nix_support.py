@@ -30,12 +30,14 @@ def _sandbox_path(path):
 
 
 # What the offline package set's builders use from the host: its shells by
-# name, and the folders of its programs and libraries. Not /bin itself:
+# name, the folders of its programs and libraries, and the CA bundle that
+# Debian's pip (trixie's) reads as it starts. Not /bin itself:
 # Nix (2.26 on Debian, upstream's default too) puts its own /bin/sh in the
 # sandbox, creating the file it mounts over, and in a /bin mounted from the
 # host that would be the host's own shell, emptied.
 HOST_TOOL_PATHS = " ".join(
-    _sandbox_path(p) for p in ("/bin/bash", "/bin/sh", "/usr", "/lib", "/lib64") if os.path.exists(p))
+    _sandbox_path(p) for p in ("/bin/bash", "/bin/sh", "/usr", "/lib", "/lib64",
+                                            "/etc/ssl/certs/ca-certificates.crt") if os.path.exists(p))
 
 SANDBOX = os.environ.get("GROUP_LAYERS_NIX_SANDBOX", "")
 if SANDBOX not in ("", "true", "false"):
