@@ -19,5 +19,7 @@ setup(
     package_data={"group_layers": ["schemas/*.json"]},
     entry_points={"console_scripts": ["group-layers = group_layers.cli:main"]},
     install_requires=["networkx", "jsonschema"],
+    # `popcount --cache` over http(s); the engine itself never imports it.
+    extras_require={"cache": ["aiohttp"]},
     python_requires=">=3.10",
 )
