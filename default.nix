@@ -4,6 +4,8 @@
 #       Nixery's manifest-output.json for an image of bash and curl;
 #   nix-build -A image --argstr packages '["hello"]'
 #       the same kind of image as a `docker load` archive;
+#   nix-build -A popularity --argstr packages '["hello","python3"]'
+#       popularity data (for `popularity`) of those packages' closures;
 #   nix-build -A group-layers
 #       the layering engine's command;
 #   nix-build -A nixery-build-image
@@ -19,7 +21,7 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image;
-  group-layers = toolkit.groupLayers;
+  inherit (toolkit) buildImage image popularity;
+  group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
 }

@@ -8,7 +8,9 @@
 #   packages.<system>.{group-layers, nixery-build-image, default}
 #   apps.<system>.{group-layers, build-image, default = build-image}
 #   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
-#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
+#   lib.<system>.popularity            popularity data of packages' closures
+#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
+#                                      pkgs.groupLayersPopularity
 #   nixosModules.default               ./nixos/module.nix
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
@@ -67,7 +69,7 @@
           toolkit = toolkitFor (pkgsFor system) { };
         in
         rec {
-          group-layers = toolkit.groupLayers;
+          group-layers = toolkit.groupLayersWithCache;
           nixery-build-image = toolkit.wrapper;
           default = group-layers;
         }
@@ -88,13 +90,16 @@
       # buildImage: Nixery's manifest-output.json (with .image and .layers);
       # image: the `docker load` archive. Arguments: those of
       # build-image/build-image.nix (packages, contents, maxLayers, config, ...).
+      # popularity: the popularity file of the packages' closures (arguments
+      # packages and contents), for the `popularity` argument of the others.
       lib = forAllSystems (system: rec {
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
+        popularity = args: (toolkitFor (pkgsFor system) args).popularity;
       });
 
       overlays.default = final: prev: {
-        group-layers = (toolkitFor final { }).groupLayers;
+        group-layers = (toolkitFor final { }).groupLayersWithCache;
         # Like dockerTools.buildLayeredImage, a `docker load` archive, but the
         # layers are grouped by group-layers; build-image.nix's arguments
         # (packages by name, contents as derivations, maxLayers, config, ...).
@@ -106,11 +111,14 @@
               args
               // {
                 pkgs = final;
-                groupLayers = final.group-layers;
+                inherit (toolkitFor final { }) groupLayers;
               }
             );
           in
           built.image // { manifestOutput = built; };
+        # Popularity data of packages' closures for `popularity` above:
+        # groupLayersPopularity { packages = [ "bash" ... ]; contents = [ ... ]; }
+        groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
       nixosModules.default = import ./nixos/module.nix;
