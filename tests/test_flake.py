@@ -227,8 +227,9 @@ def module_config(flake, env, system):
 
 
 def test_module_declares_its_options(module_config):
-    assert module_config["optionNames"] == ["builtImages", "images", "wireOciContainers"]
-    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "tag"]
+    assert module_config["optionNames"] == ["builtImages", "images", "popularity", "wireOciContainers"]
+    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages",
+                                                 "popularity", "tag"]
 
 
 def test_module_installs_the_cli(module_config):
