@@ -36,8 +36,14 @@ let
   fromPath =
     path: name:
     let
+      # builtins.readFileType is Nix >= 2.14; before it, the parent's listing.
       type =
-        if builtins.pathExists path then (builtins.readDir (dirOf path)).${baseNameOf path} else null;
+        if !builtins.pathExists path then
+          null
+        else if builtins ? readFileType then
+          builtins.readFileType path
+        else
+          (builtins.readDir (dirOf path)).${baseNameOf path};
       text = builtins.readFile path;
       # The first character that is not white space.
       start = builtins.match "[[:space:]]*(.?).*" (builtins.substring 0 256 text);

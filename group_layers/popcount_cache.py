@@ -259,6 +259,7 @@ class _Crawl:
         async with _source(self.url, self.jobs, self.timeout) as source:
             await self._check_cache_info(source)
             await self._read_closures(source, start)
+        reading = time.monotonic() - start
         missing_roots = self._check_references()
         tally = self._count()
         counted = len(self.roots) - missing_roots
@@ -266,7 +267,7 @@ class _Crawl:
               + (f", {missing_roots} skipped: not in the cache" if missing_roots else "")
               + f"; {len(self.refs)} narinfos ({len(self.refs) - self.from_state} read with "
               f"{source.requests} requests, {self.from_state} from --state) "
-              f"in {time.monotonic() - start:.1f} s", file=sys.stderr)
+              f"in {reading:.2f} s", file=sys.stderr)
         return tally
 
     async def _check_cache_info(self, source):
