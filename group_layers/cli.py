@@ -103,16 +103,20 @@ def _popcount_args(argv):
     return args
 
 
-def _read_json(name):
-    """The parsed JSON document in file ``name`` (``-``: stdin)."""
+def read_bytes(name):
+    """The bytes of file ``name`` (``-``: stdin); unreadable: :class:`BadInput`."""
     try:
         if name == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(name, "rb") as f:
-                data = f.read()
+            return sys.stdin.buffer.read()
+        with open(name, "rb") as f:
+            return f.read()
     except OSError as e:
         raise BadInput(name, "", e.strerror) from None
+
+
+def _read_json(name):
+    """The parsed JSON document in file ``name`` (``-``: stdin)."""
+    data = read_bytes(name)
     try:
         return json.loads(data, parse_constant=_not_json)
     except ValueError as e:

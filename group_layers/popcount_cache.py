@@ -41,6 +41,7 @@ import time
 import urllib.parse
 from collections import deque
 
+from .cli import read_bytes
 from .graph import package_name
 from .popcount import Tally
 from .validate import BadInput
@@ -68,20 +69,14 @@ def popularity(args):
 
 def read_roots(name):
     """``(store dir, sorted distinct root paths)`` from the file ``name``."""
+    data = read_bytes(name)
     try:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(name, "rb") as f:
-                data = f.read()
         if data.startswith(b"\xfd7zXZ\x00"):
             data = lzma.decompress(data)
         elif data.startswith(b"\x1f\x8b"):
             data = gzip.decompress(data)
         text = data.decode("utf-8")
-    except OSError as e:
-        raise BadInput(name, "", e.strerror or str(e)) from None
-    except (lzma.LZMAError, EOFError, UnicodeDecodeError) as e:
+    except (lzma.LZMAError, OSError, EOFError, UnicodeDecodeError) as e:  # gzip: OSError
         raise BadInput(name, "", f"not a list of store paths (plain, xz or gzip): {e}") from None
     roots, store_dirs = set(), set()
     for number, line in enumerate(text.splitlines(), 1):

@@ -58,6 +58,7 @@ def test_bad_arguments_and_paths_files(tmp_path):
     (tmp_path / "bad").write_text(HELLO + "\nnot a store path\n")
     (tmp_path / "two-dirs").write_text(HELLO + "\n/gnu/store/" + LIB.split("/")[-1] + "\n")
     (tmp_path / "bad.xz").write_bytes(b"\xfd7zXZ\x00broken")
+    (tmp_path / "bad.gz").write_bytes(b"\x1f\x8bbroken")
     cases = {
         ("popcount",): "give GRAPH files, or --cache",
         ("popcount", "--cache", url): "--cache needs --paths",
@@ -67,6 +68,7 @@ def test_bad_arguments_and_paths_files(tmp_path):
         ("popcount", "--cache", url, "--paths", tmp_path / "bad"): "line 2: 'not a store path'",
         ("popcount", "--cache", url, "--paths", tmp_path / "two-dirs"): "several store dirs",
         ("popcount", "--cache", url, "--paths", tmp_path / "bad.xz"): "plain, xz or gzip",
+        ("popcount", "--cache", url, "--paths", tmp_path / "bad.gz"): "plain, xz or gzip",
         ("popcount", "--cache", url, "--paths", tmp_path / "missing"): "No such file",
         ("popcount", "--cache", "ftp://x/", "--paths", "-"): "not an http://, https:// or file://",
     }
