@@ -215,3 +215,16 @@ def test_state_makes_a_rerun_fetch_only_new_paths(roots, server, paths_file, exp
     status, out, err = popcount("--cache", server.url, "--paths", paths_file, "--state", state)
     assert (status, out) == (0, expected), err
     assert dict(server.requests) == {"nix-cache-info": 1}
+
+
+def test_a_long_run_shows_its_progress(cache, paths_file, expected, monkeypatch, capsys):
+    from group_layers import cli, popcount_cache
+
+    monkeypatch.setattr(popcount_cache, "PROGRESS_EVERY", 0.0)  # every answer counts as long
+    with serve(cache, delay=0.02) as server:
+        status = cli.main(["popcount", "--cache", server.url, "--paths", str(paths_file), "--jobs", "2"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (0, expected)
+    progress = [line for line in err.splitlines() if "narinfos read," in line]
+    assert len(progress) >= 5
+    assert "queued" in progress[0] and "in flight" in progress[0] and progress[-1].endswith("/s")
