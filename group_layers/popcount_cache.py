@@ -98,12 +98,7 @@ def read_roots(name):
 def parse_narinfo(text, path, url):
     """The references (full paths) of ``path`` from its narinfo ``text``,
     checked as Nix checks it; malformed: :class:`BadInput` naming ``url``."""
-    fields = {}
-    for line in text.splitlines():
-        key, colon, value = line.partition(": ")
-        if not colon:
-            raise BadInput(url, "", f"malformed narinfo: line {line[:80]!r} is not 'Key: value'")
-        fields[key] = value
+    fields = _fields(text, url, "narinfo")
     missing = [k for k in ("StorePath", "URL", "NarHash", "NarSize") if not fields.get(k)]
     if missing:
         raise BadInput(url, "", f"malformed narinfo: no {', '.join(missing)}")
@@ -117,6 +112,19 @@ def parse_narinfo(text, path, url):
         if not _BASE_NAME.fullmatch(base):
             raise BadInput(url, "", f"malformed narinfo: reference {base!r} is not a store path")
     return sorted(f"{store_dir}/{base}" for base in references if f"{store_dir}/{base}" != path)
+
+
+def _fields(text, url, what):
+    """The ``Key: value`` lines of a narinfo or nix-cache-info file."""
+    fields = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if not colon or not key or " " in key:
+            if line.strip():
+                raise BadInput(url, "", f"malformed {what}: line {line[:80]!r} is not 'Key: value'")
+            continue
+        fields[key] = value.strip()
+    return fields
 
 
 class State:
@@ -270,7 +278,7 @@ class _Crawl:
         where = source.where("nix-cache-info")
         if data is None:
             raise BadInput(where, "", "not found: this is not a Nix binary cache")
-        info = dict(line.partition(": ")[::2] for line in data.decode("utf-8", "replace").splitlines())
+        info = _fields(data.decode("utf-8", "replace"), where, "nix-cache-info")
         store_dir = info.get("StoreDir", self.store_dir)
         if store_dir != self.store_dir:
             raise BadInput(where, "", f"the cache is for StoreDir {store_dir}, the paths are in {self.store_dir}")

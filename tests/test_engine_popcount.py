@@ -21,8 +21,10 @@ def run(*args, input=None):
 
 
 def narinfo(path, *refs):
+    # No space after an empty "References:", and a signature: as other caches write them.
     return (f"StorePath: {path}\nURL: nar/x.nar.xz\nCompression: xz\nNarHash: sha256:0\n"
-            f"NarSize: 100\nReferences: {' '.join(r.split('/')[-1] for r in refs)}\n")
+            f"NarSize: 100\nReferences:{''.join(' ' + r.split('/')[-1] for r in refs)}\n"
+            f"Sig: cache.example.org-1:c2lnbmF0dXJl\n")
 
 
 def make_cache(folder):
