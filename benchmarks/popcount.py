@@ -45,7 +45,8 @@ def store_path(i):
 
 def package_set(size, seed=8):
     """``(references by path index, root indices)``: 1% core paths, 30%
-    libraries, the rest applications (the roots)."""
+    libraries in families of 20, the rest applications (the roots).  A root's
+    closure holds some tens of paths, as runtime closures in nixpkgs do."""
     rng = random.Random(seed)
     core, libs = max(size // 100, 5), size * 31 // 100
 
@@ -56,8 +57,8 @@ def package_set(size, seed=8):
     for i in range(size):
         if i < core:  # a few earlier core paths
             chosen = some(range(i), 0, 2)
-        elif i < libs:  # some core, and libraries of its own family (50 before it)
-            chosen = some(range(core), 1, 4) + some(range(max(core, i - 50), i), 0, 2)
+        elif i < libs:  # some core, and earlier libraries of its family of 20
+            chosen = some(range(core), 1, 4) + some(range(max(core, i - i % 20), i), 0, 2)
         else:  # applications: core and libraries
             chosen = some(range(core), 1, 3) + some(range(core, libs), 1, 5)
         refs.append(sorted(set(chosen)))

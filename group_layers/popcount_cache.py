@@ -111,7 +111,8 @@ def parse_narinfo(text, path, url):
     for base in references:
         if not _BASE_NAME.fullmatch(base):
             raise BadInput(url, "", f"malformed narinfo: reference {base!r} is not a store path")
-    return sorted(f"{store_dir}/{base}" for base in references if f"{store_dir}/{base}" != path)
+    # Interned: a path is named by every narinfo that refers to it, kept once.
+    return sorted(sys.intern(f"{store_dir}/{base}") for base in references if f"{store_dir}/{base}" != path)
 
 
 def _fields(text, url, what):
