@@ -3,10 +3,11 @@
 #   nix run . -- bash curl           an image of bash and curl (docker load archive)
 #   nix run .#group-layers -- --help the layering engine
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
+#   nix run .#registry -- --storage DIR   a registry that builds images on demand
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, default}
-#   apps.<system>.{group-layers, build-image, default = build-image}
+#   packages.<system>.{group-layers, nixery-build-image, registry, default}
+#   apps.<system>.{group-layers, build-image, registry, default = build-image}
 #   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
 #   nixosModules.default               ./nixos/module.nix
@@ -69,6 +70,7 @@
         rec {
           group-layers = toolkit.groupLayers;
           nixery-build-image = toolkit.wrapper;
+          inherit (toolkit) registry;
           default = group-layers;
         }
       );
@@ -81,6 +83,10 @@
         build-image = {
           type = "app";
           program = "${buildImageApp system}/bin/build-image";
+        };
+        registry = {
+          type = "app";
+          program = "${self.packages.${system}.registry}/bin/group-layers-registry";
         };
         default = build-image;
       });

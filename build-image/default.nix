@@ -9,7 +9,9 @@
 #                to build an image at run time: it passes its arguments
 #                (--argstr name ..., --argstr packages '[...]',
 #                --argstr pkgSource ...) to a nix-build of `buildImage` here
-#                and prints the path of manifest-output.json.
+#                and prints the path of manifest-output.json;
+#   registry     `group-layers-registry`, a registry server that builds
+#                images on demand with that wrapper (./registry.nix).
 #
 # Every argument of build-image.nix can be given here too; null means "its
 # default there".
@@ -150,4 +152,8 @@ rec {
       --argstr self ${source} \
       -A buildImage ${./.}
   '';
+
+  registry = import ./registry.nix {
+    inherit pkgs source version wrapper;
+  };
 }

@@ -101,8 +101,8 @@ def _skopeo_config(archive, env):
 def test_flake_show_lists_the_outputs(nix, flake):
     shown = json.loads(nix("flake show --json"))
     for system in ("x86_64-linux", "aarch64-linux"):
-        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "default"}
-        assert set(shown["apps"][system]) == {"group-layers", "build-image", "default"}
+        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "registry", "default"}
+        assert set(shown["apps"][system]) == {"group-layers", "build-image", "registry", "default"}
         assert {"engine"} <= set(shown["checks"][system])
     assert "image-hello" in shown["checks"]["x86_64-linux"]
     assert set(shown["overlays"]) == {"default"}
