@@ -10,7 +10,8 @@
 #   apps.<system>.{group-layers, build-image, registry, default = build-image}
 #   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
-#   nixosModules.default               ./nixos/module.nix
+#   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
+#   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
 #
@@ -119,7 +120,13 @@
           built.image // { manifestOutput = built; };
       };
 
-      nixosModules.default = import ./nixos/module.nix;
+      nixosModules.default = {
+        imports = [
+          ./nixos/module.nix
+          ./nixos/registry.nix
+        ];
+      };
+      nixosModules.registry = ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:

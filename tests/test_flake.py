@@ -106,7 +106,7 @@ def test_flake_show_lists_the_outputs(nix, flake):
         assert {"engine"} <= set(shown["checks"][system])
     assert "image-hello" in shown["checks"]["x86_64-linux"]
     assert set(shown["overlays"]) == {"default"}
-    assert set(shown["nixosModules"]) == {"default"}
+    assert set(shown["nixosModules"]) == {"default", "registry"}
     assert not (flake / "flake.lock").exists()
 
 
