@@ -203,13 +203,22 @@ class Builder:
 
 
 def last_error_line(lines):
-    """What went wrong, in one line: Nix's last ``error:`` line, followed by
-    the last line of the failed builder's log that Nix quotes after it
-    (``> ...``), if any; else the last line of output."""
+    """What went wrong, in one line. When a builder failed: Nix's ``error:
+    builder for ... failed`` line and the last line that builder logged
+    (Nix 2.8 prints the log as it comes, just before; newer Nix quotes its
+    tail after, as ``> ...``). Otherwise Nix's last ``error:`` line, or the
+    last line of output."""
     lines = [l.strip() for l in lines if l.strip()]
-    starts = [i for i, l in enumerate(lines) if l.startswith("error:")]
-    if not starts:
-        return lines[-1] if lines else None
-    error = lines[starts[-1]]
-    quoted = [l[1:].strip() for l in lines[starts[-1]:] if l.startswith(">")]
-    return f"{error} {quoted[-1]}" if quoted else error
+    failed = [i for i, l in enumerate(lines) if l.startswith("error: builder for")]
+    if failed:
+        i = failed[-1]
+        quoted = [l[1:].strip() for l in lines[i + 1:] if l.startswith(">")]
+        if quoted:
+            return f"{lines[i]}: {quoted[-1]}"
+        if i > 0 and not lines[i - 1].startswith(("building '", "error:")):
+            return f"{lines[i]}: {lines[i - 1]}"
+        return lines[i]
+    errors = [l for l in lines if l.startswith("error:")]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else None

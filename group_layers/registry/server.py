@@ -4,6 +4,8 @@ OCI Distribution server, on aiohttp.
     GET        /v2/                               200 {}
     GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed)
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
+    GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
+                                                  on demand; this is the one always there
     GET        /metrics                           Prometheus text
     anything else under /v2/ (push, delete, ...)  405 UNSUPPORTED
 
@@ -69,6 +71,7 @@ class Registry:
         app.router.add_get("/v2/", self.base)
         app.router.add_get("/v2/{name:.+}/manifests/{reference}", self.manifest)
         app.router.add_get("/v2/{name:.+}/blobs/{digest}", self.blob)
+        app.router.add_get("/v2/{name:.+}/tags/list", self.tags)
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
@@ -97,7 +100,7 @@ class Registry:
         raise RegistryError(405, "UNSUPPORTED", "this registry is pull-only")
 
     async def render_metrics(self, request):
-        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8",
+        return web.Response(body=self.metrics.render().encode(),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     async def manifest(self, request):
@@ -134,6 +137,9 @@ class Registry:
                                 {"not_found": e.pkgs}) from None
         except BuildFailed as e:
             raise RegistryError(500, "UNKNOWN", f"image build failed: {e}", {"packages": list(packages)}) from None
+
+    async def tags(self, request):
+        return web.json_response({"name": _checked_name(request), "tags": ["latest"]}, headers=API_HEADERS)
 
     async def blob(self, request):
         _checked_name(request)
