@@ -4,8 +4,9 @@ their own, the toolkit's wrapper, and servers started on 127.0.0.1.
 ``package_set(folder, nonce)`` is the offline fixture with an overlay: its
 ``libgreeting`` (so ``hello``) carries the nonce, so that a new nonce gives
 derivations Nix has never built (a cold build, even in a shared store), and
-it has packages that fail (``broken``), take a while (``slowok``) or hang
-(``slow``).  It is put in the Nix store, so that the server sees a pinned
+it has packages that fail (``broken``), take 4 s (``slowa``, ``slowb``) or
+hang (``hang``: ``sleep`` for a time unique to the set, to find it in the
+process list).  It is put in the Nix store, so that the server sees a pinned
 source.  ``Server`` runs ``python -m group_layers.registry`` with port 0 and
 reads the port it got from its first log line; its log is a file, read back
 as JSON events.
@@ -32,14 +33,18 @@ import {fixture} (args // {{
         echo "broken.c:1: this package never builds" >&2
         exit 1
       '';
-      slowok = final.runCommand "slowok-1.0" {{ }} ''
+      slowa = final.runCommand "slowa-1.0" {{ }} ''
         sleep 4  # {nonce}
         mkdir -p $out/bin
-        echo slow > $out/bin/slowok
+        echo a > $out/bin/slowa
       '';
-      slow = final.runCommand "slow-1.0" {{ }} ''
-        sleep 300  # {nonce}
-        mkdir $out
+      slowb = final.runCommand "slowb-1.0" {{ }} ''
+        sleep 4  # {nonce}
+        mkdir -p $out/bin
+        echo b > $out/bin/slowb
+      '';
+      hang = final.runCommand "hang-1.0" {{ }} ''
+        exec sleep {hang_seconds}
       '';
     }})
   ];
@@ -59,12 +64,22 @@ def fixture_in_store():
     return run(["nix-store", *NIX_OPTIONS, "--add", str(FIXTURE_PKGS)], nix_environment())
 
 
-def package_set(folder, nonce, fixture):
-    """A folder with the fixture and the overlay above (default.nix); its
-    copy in the Nix store."""
+def hang_seconds(nonce):
+    return f"600.{int(nonce[:6], 16):08d}"
+
+
+def write_package_set(folder, nonce, fixture):
+    """A folder with the fixture and the overlay above (default.nix)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "default.nix").write_text(OVERLAY.format(fixture=fixture, nonce=nonce))
+    (folder / "default.nix").write_text(
+        OVERLAY.format(fixture=fixture, nonce=nonce, hang_seconds=hang_seconds(nonce)))
+    return folder
+
+
+def package_set(folder, nonce, fixture):
+    """That folder's copy in the Nix store (a pinned source)."""
+    folder = write_package_set(folder, nonce, fixture)
     return run(["nix-store", *NIX_OPTIONS, "--add", str(folder)], nix_environment())
 
 

@@ -33,6 +33,7 @@ from . import manifests
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BUILDING = re.compile(r"^building '(/nix/store/[^']+\.drv)'")
+STOP_GRACE_SECONDS = 10
 
 
 class BuildFailed(Exception):
@@ -146,12 +147,11 @@ class Builder:
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
         except asyncio.TimeoutError:
-            self._kill(proc)
-            await proc.wait()
+            await self._stop(proc)
             self._finished(request, packages, started, "timeout", [])
             raise BuildFailed(f"build timed out after {self.timeout:g} s") from None
         except asyncio.CancelledError:
-            self._kill(proc)
+            self._signal(proc, signal.SIGKILL)
             raise
         finally:
             self.processes.discard(proc)
@@ -190,16 +190,26 @@ class Builder:
             "oci": self.storage.put_manifest(manifests.encode(manifests.to_oci(manifest))),
         }
 
-    def _kill(self, proc):
+    def _signal(self, proc, sig):
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             pass
 
-    def stop(self):
-        """Kill running builds (at shutdown)."""
-        for proc in list(self.processes):
-            self._kill(proc)
+    async def _stop(self, proc):
+        """Stop a build: SIGTERM first, for Nix stops the builders it started
+        (they run in sessions of their own, which killing nix-build would
+        leave running), then SIGKILL after a grace period."""
+        self._signal(proc, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            self._signal(proc, signal.SIGKILL)
+            await proc.wait()
+
+    async def stop(self):
+        """Stop the running builds (at shutdown)."""
+        await asyncio.gather(*(self._stop(proc) for proc in list(self.processes)))
 
 
 def last_error_line(lines):

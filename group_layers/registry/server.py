@@ -89,7 +89,7 @@ class Registry:
             return RegistryError(404, "UNSUPPORTED", "no such endpoint").response()
 
     async def _stop_builds(self, _app):
-        self.builder.stop()
+        await self.builder.stop()
 
     async def base(self, request):
         return web.json_response({}, headers=API_HEADERS)
