@@ -103,7 +103,8 @@ class Server:
         self.log_file = open(self.log_path, "w")
         command = command or [sys.executable, "-m", "group_layers.registry"]
         self.proc = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", "0", "--storage", str(storage), *args],
+            # Last, so that they win over any in `args` (argparse: the last one counts).
+            [*command, *args, "--host", "127.0.0.1", "--port", "0", "--storage", str(storage)],
             stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=env, cwd=REPO)
         self.port = self._wait_for_start()
         self.host = f"127.0.0.1:{self.port}"
