@@ -40,13 +40,11 @@ class Metrics:
         lines = []
         for family, (kind, text) in HELP.items():
             lines += [f"# HELP {family} {text}", f"# TYPE {family} {kind}"]
-            names = (f"{family}_sum", f"{family}_count") if kind == "summary" else (family,)
-            present = sorted(k for k in self.values if k[0] in names)
-            if not present and kind != "summary":
-                present = [(family, ())]
-            for name, labels in present or [(n, ()) for n in names]:
-                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
-                value = self.values.get((name, labels), 0)
-                value = str(value) if isinstance(value, int) else f"{value:.6f}"
-                lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
+            for name in (f"{family}_sum", f"{family}_count") if kind == "summary" else (family,):
+                series = sorted(labels for n, labels in self.values if n == name) or [()]
+                for labels in series:
+                    value = self.values.get((name, labels), 0)
+                    value = str(value) if isinstance(value, int) else f"{value:.6f}"
+                    label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                    lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
         return "\n".join(lines) + "\n"
