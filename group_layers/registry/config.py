@@ -45,7 +45,7 @@ def _parser(env):
                             "demand: `docker pull HOST:PORT/shell/git` (Nixery's rules, group-layers' layers).")
     o = p.add_argument
     o("--version", action="version", version=f"group-layers-registry {__version__}")
-    o("--host", default=env.get("HOST", "0.0.0.0"), help="address to listen on (default: %(default)s)")
+    o("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     o("--port", type=int, default=env.get("PORT", "8080"), help="port; 0 picks a free one (env PORT; default 8080)")
     o("--storage", metavar="DIR", default=env.get("STORAGE_PATH"),
       help="storage folder for blobs and manifests (env STORAGE_PATH; required)")
