@@ -163,6 +163,11 @@ def test_nix_run_with_two_packages_names_the_image_after_both(nix, env):
     assert _skopeo_inspect(image, env)["Layers"]
 
 
+def test_nix_run_registry_is_the_registry_server(nix):
+    assert nix("run", "#registry", "--", "--version").startswith("group-layers-registry ")
+    assert "--pkgs-repo" in nix("run", "#registry", "--", "--help")
+
+
 def test_nix_run_without_packages_shows_usage(flake, env):
     proc = subprocess.run(
         ["nix", *FLAKE_OPTIONS, "run", f"path:{flake}", "--override-input", "nixpkgs",

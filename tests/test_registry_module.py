@@ -93,3 +93,13 @@ def test_the_generated_exec_start_starts_a_working_server(enabled, tmp_path):
         assert status == 404 and json.loads(body)["errors"][0]["detail"]["not_found"] == ["nosuchpackage"]
     finally:
         assert server.stop() == 0
+
+
+def test_nix_build_registry_gives_the_server_with_the_wrapper_baked_in(tmp_path):
+    built = run(["nix-build", "--no-out-link", *NIX_OPTIONS, "-A", "registry"], nix_environment())
+    script = Path(built, "bin", "group-layers-registry")
+    assert run([str(script), "--version"], nix_environment()).startswith("group-layers-registry ")
+    assert "/bin/nixery-build-image" in script.read_text()
+    proc = subprocess.run([str(script), "--storage", str(tmp_path), "--pkgs-path", str(tmp_path / "none")],
+                          env=nix_environment(), capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a folder" in proc.stderr
