@@ -118,18 +118,34 @@ let
       );
     in
     if found == null then throw "group_layers/__init__.py sets no __version__" else builtins.head found;
+
+  # This project's Python package built from `source`: the engine, and with
+  # `extraDependencies` the registry server.
+  pythonApplication =
+    {
+      extraDependencies ? [ ],
+      ...
+    }@attrs:
+    pkgs.python3Packages.buildPythonApplication (
+      {
+        inherit version;
+        src = source;
+        pyproject = true;
+        build-system = [ pkgs.python3Packages.setuptools ];
+        dependencies =
+          with pkgs.python3Packages;
+          [
+            networkx
+            jsonschema
+          ]
+          ++ extraDependencies;
+      }
+      // removeAttrs attrs [ "extraDependencies" ]
+    );
 in
 rec {
-  groupLayers = pkgs.python3Packages.buildPythonApplication {
+  groupLayers = pythonApplication {
     pname = "group-layers";
-    inherit version;
-    src = source;
-    pyproject = true;
-    build-system = [ pkgs.python3Packages.setuptools ];
-    dependencies = with pkgs.python3Packages; [
-      networkx
-      jsonschema
-    ];
     meta = {
       description = "Decide which Nix store paths go into which container image layer";
       mainProgram = "group-layers";
@@ -154,6 +170,6 @@ rec {
   '';
 
   registry = import ./registry.nix {
-    inherit pkgs source version wrapper;
+    inherit pkgs pythonApplication wrapper;
   };
 }

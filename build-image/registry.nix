@@ -2,26 +2,19 @@
 # Nix package: the Python program with aiohttp, wrapped so that by default it
 # builds images with this toolkit's `nixery-build-image` and finds nix-build
 # and git (for git package sources) on PATH. Called by ./default.nix, which
-# gives it the project's source and the wrapper.
+# gives it the project's Python package builder and the wrapper.
 {
   pkgs,
-  source,
-  version,
+  # build-image/default.nix's builder of this project's Python package.
+  pythonApplication,
+  # nixery-build-image.
   wrapper,
 }:
 
 let
-  server = pkgs.python3Packages.buildPythonApplication {
+  server = pythonApplication {
     pname = "group-layers-registry-unwrapped";
-    inherit version;
-    src = source;
-    pyproject = true;
-    build-system = [ pkgs.python3Packages.setuptools ];
-    dependencies = with pkgs.python3Packages; [
-      networkx
-      jsonschema
-      aiohttp
-    ];
+    extraDependencies = [ pkgs.python3Packages.aiohttp ];
     pythonImportsCheck = [ "group_layers.registry.server" ];
   };
 in

@@ -11,15 +11,15 @@ import json
 import shutil
 import subprocess
 import tarfile
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from registry_support import (Server, fixture_in_store, no_temp_files, package_set, run,
-                              server_environment, wrapper)
+from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
+
+from registry_support import Server, package_set, run
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nix-build") is None or shutil.which("skopeo") is None or shutil.which("umoci") is None,
@@ -30,23 +30,8 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture(scope="module")
-def fixture():
-    return fixture_in_store()
-
-
-@pytest.fixture(scope="module")
-def env(fixture):
-    return server_environment(fixture)
-
-
-@pytest.fixture(scope="module")
 def pkgs(tmp_path_factory, fixture):
     return package_set(tmp_path_factory.mktemp("pkgs"), uuid.uuid4().hex, fixture)
-
-
-@pytest.fixture(scope="module")
-def build_command():
-    return wrapper()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,25 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from registry_support import (Server, fixture_in_store, hang_seconds, no_temp_files, package_set, run,
-                              server_environment, wrapper, write_package_set)
+from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
+
+from registry_support import Server, hang_seconds, no_temp_files, package_set, run, write_package_set
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
-
-
-@pytest.fixture(scope="module")
-def fixture():
-    return fixture_in_store()
-
-
-@pytest.fixture(scope="module")
-def env(fixture):
-    return server_environment(fixture)
-
-
-@pytest.fixture(scope="module")
-def build_command():
-    return wrapper()
 
 
 @pytest.fixture
@@ -191,10 +178,10 @@ def test_bad_settings_exit_2_with_one_line(tmp_path):
         ({"STORAGE_PATH": str(tmp_path)}, ["--popularity", str(tmp_path / "none.json")], "not a file"),
         ({"STORAGE_PATH": str(tmp_path)}, ["--popularity-url", "http://127.0.0.1:9/p.json"], "popularity URL"),
     ]
-    for env, args, message in cases:
+    for variables, args, message in cases:
         clean = {k: v for k, v in os.environ.items()
                  if k not in ("PORT", "STORAGE_PATH") and not k.startswith("NIXERY_")}
-        proc = subprocess.run(["python3", "-m", "group_layers.registry", "--host", "127.0.0.1", *args],
-                              env={**clean, **env}, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 2, (env, args, proc.stderr)
+        proc = subprocess.run([sys.executable, "-m", "group_layers.registry", "--host", "127.0.0.1", *args],
+                              env={**clean, **variables}, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, (variables, args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
