@@ -151,9 +151,7 @@ class Registry:
                    "Content-Type": "application/octet-stream"}
         if location.url is not None:
             raise web.HTTPTemporaryRedirect(location.url, headers=headers)
-        response = web.FileResponse(location.path, headers=headers)
-        response.etag = f"sha256:{digest}"
-        return response
+        return web.FileResponse(location.path, headers=headers)
 
 
 def _checked_name(request):
