@@ -185,3 +185,29 @@ def test_bad_settings_exit_2_with_one_line(tmp_path):
                               env={**clean, **variables}, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, (variables, args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_a_blob_that_is_not_what_the_manifest_says_is_never_stored(tmp_path, env):
+    """A build whose output lies (a layer file with another digest than its
+    manifest's): 500, and neither the blob nor a temporary file is left."""
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"not the layer the manifest names")
+    claimed = "ab" * 32
+    output = tmp_path / "manifest-output.json"
+    output.write_text(json.dumps({
+        "manifest": {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                     "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 32,
+                                "digest": f"sha256:{claimed}"},
+                     "layers": []},
+        "layerLocations": {claimed: {"path": str(layer), "md5": ""}}}))
+    lying_build = tmp_path / "lying-build"
+    lying_build.write_text(f"#!/bin/sh\necho {output}\n")
+    lying_build.chmod(0o755)
+    server = Server(tmp_path / "storage", tmp_path / "log", env, "--build-command", str(lying_build))
+    try:
+        status, _, body = get(server, "hello")
+        assert status == 500 and "could not be stored" in body["errors"][0]["message"]
+        assert not (tmp_path / "storage" / "blobs" / "sha256" / claimed).exists()
+        assert no_temp_files(tmp_path / "storage")
+    finally:
+        assert server.stop() == 0

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from . import manifests
+from .storage import DigestMismatch
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BUILDING = re.compile(r"^building '(/nix/store/[^']+\.drv)'")
@@ -109,18 +110,21 @@ class Builder:
 
     async def _build_once(self, request, optional):
         async with self.slots:
-            missing = self.missing_optional.get(request.pkg_source, frozenset()) & optional
-            packages = [p for p in request.packages if p not in missing]
+            known = self.missing_optional.get(request.pkg_source, frozenset())
+            packages = [p for p in request.packages if p not in known & optional]
             output = await self._run(request, packages)
             if output.get("error") == "not_found":
                 unknown = set(output.get("pkgs", []))
                 if unknown and unknown <= optional:
-                    self.missing_optional[request.pkg_source] = missing | unknown
+                    self.missing_optional[request.pkg_source] = known | unknown
                     packages = [p for p in packages if p not in unknown]
                     output = await self._run(request, packages)
             if output.get("error") == "not_found":
                 raise NotFound(sorted(set(output.get("pkgs", [])) - optional))
-            record = await asyncio.to_thread(self._store, output)
+            try:
+                record = await asyncio.to_thread(self._store, output)
+            except (OSError, KeyError, DigestMismatch) as e:
+                raise BuildFailed(f"the build's blobs could not be stored: {e!r}") from None
             if request.pinned:
                 await asyncio.to_thread(self.storage.put_image, request.key(), record)
             return record
