@@ -63,7 +63,7 @@ def test_storage_checks_digests_in_and_out(tmp_path):
     digest = hashlib.sha256(data).hexdigest()
     with pytest.raises(DigestMismatch):
         storage.put_blob("0" * 64, source)
-    assert not storage.has_blob("0" * 64) and not any((tmp_path / "s" / "tmp").iterdir())
+    assert storage.blob("0" * 64) is None and not any((tmp_path / "s" / "tmp").iterdir())
     assert storage.put_blob(digest, source) is True
     assert storage.put_blob(digest, source) is False
     assert storage.blob(digest).path.read_bytes() == data

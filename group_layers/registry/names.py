@@ -50,12 +50,6 @@ def is_digest_reference(reference):
     return ":" in reference
 
 
-def check_tag(tag):
-    if TAG.fullmatch(tag) is None:
-        raise InvalidName("invalid tag")
-    return tag
-
-
 def packages(name):
     """(packages, optional): the sorted packages of the image `name`, and
     those of them that only `shell` asked for (left out if not found)."""

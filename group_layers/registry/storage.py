@@ -57,9 +57,6 @@ class Storage:
         """The BlobLocation of a blob, verified, or None if it is absent."""
         raise NotImplementedError
 
-    def has_blob(self, digest):
-        raise NotImplementedError
-
     def put_blob(self, digest, source):
         """Copy the local file `source` in as blob `digest`, checking the
         digest; DigestMismatch if it differs. True if it was new."""
@@ -136,9 +133,6 @@ class FilesystemStorage(Storage):
     # request's text), so nothing outside the folder can be named.
     def _blob_path(self, digest):
         return self.blobs / _hex(digest)
-
-    def has_blob(self, digest):
-        return self._blob_path(digest).is_file()
 
     def blob(self, digest):
         path = self._blob_path(digest)
