@@ -126,7 +126,7 @@
           ./nixos/registry.nix
         ];
       };
-      nixosModules.registry = ./nixos/registry.nix;
+      nixosModules.registry = import ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:
