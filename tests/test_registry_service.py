@@ -168,6 +168,20 @@ def test_popularity_from_a_url_is_used_and_kept_in_the_storage(start, tmp_path):
     assert get(server, "hello")[0] == 200
 
 
+def test_nixery_environment_variables_configure_it(tmp_path, fixture, env, build_command):
+    pkgs = package_set(tmp_path / "pkgs", uuid.uuid4().hex, fixture)
+    nixery = {**env, "NIXERY_PKGS_PATH": pkgs, "NIX_TIMEOUT": "123", "NIXERY_STORAGE_BACKEND": "filesystem",
+              "STORAGE_PATH": str(tmp_path / "ignored"), "GROUP_LAYERS_BUILD_COMMAND": build_command}
+    server = Server(tmp_path / "storage", tmp_path / "log", nixery)
+    try:
+        started, = server.events("start")
+        assert started["source"] == f"path {pkgs}" and started["timeout"] == 123
+        assert started["storage"] == str(tmp_path / "storage")  # the flag wins over STORAGE_PATH
+        assert get(server, "hello")[0] == 200
+    finally:
+        assert server.stop() == 0
+
+
 def test_bad_settings_exit_2_with_one_line(tmp_path):
     cases = [
         ({"NIXERY_STORAGE_BACKEND": "gcs", "STORAGE_PATH": str(tmp_path)}, [], "only 'filesystem'"),

@@ -238,7 +238,8 @@ def main(argv=None):
     registry = Registry(cfg, storage, popularity)
     host, port = sock.getsockname()[:2]
     log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
-         "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers})
+         "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
+         "max_builds": cfg.max_builds, "timeout": cfg.timeout})
     web.run_app(registry.app(), sock=sock, print=None, shutdown_timeout=cfg.shutdown_timeout,
                 access_log_class=access_logger(registry.metrics))
     log({"event": "stop"})
