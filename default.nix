@@ -9,7 +9,9 @@
 #   nix-build -A group-layers
 #       the layering engine's command;
 #   nix-build -A nixery-build-image
-#       the command a Nixery-style server runs to build images.
+#       the command a Nixery-style server runs to build images;
+#   nix-build -A registry
+#       that server: group-layers-registry (README, "Registry").
 #
 # All arguments (pkgs, and those of build-image/build-image.nix: name,
 # packages, contents, maxLayers, config, ...) are those of
@@ -24,4 +26,5 @@ in
   inherit (toolkit) buildImage image popularity;
   group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
+  inherit (toolkit) registry;
 }

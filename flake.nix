@@ -3,15 +3,17 @@
 #   nix run . -- bash curl           an image of bash and curl (docker load archive)
 #   nix run .#group-layers -- --help the layering engine
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
+#   nix run .#registry -- --storage DIR   a registry that builds images on demand
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, default}
-#   apps.<system>.{group-layers, build-image, default = build-image}
+#   packages.<system>.{group-layers, nixery-build-image, registry, default}
+#   apps.<system>.{group-layers, build-image, registry, default = build-image}
 #   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
 #   lib.<system>.popularity            popularity data of packages' closures
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
 #                                      pkgs.groupLayersPopularity
-#   nixosModules.default               ./nixos/module.nix
+#   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
+#   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
 #
@@ -71,6 +73,7 @@
         rec {
           group-layers = toolkit.groupLayersWithCache;
           nixery-build-image = toolkit.wrapper;
+          inherit (toolkit) registry;
           default = group-layers;
         }
       );
@@ -83,6 +86,10 @@
         build-image = {
           type = "app";
           program = "${buildImageApp system}/bin/build-image";
+        };
+        registry = {
+          type = "app";
+          program = "${self.packages.${system}.registry}/bin/group-layers-registry";
         };
         default = build-image;
       });
@@ -121,7 +128,13 @@
         groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
-      nixosModules.default = import ./nixos/module.nix;
+      nixosModules.default = {
+        imports = [
+          ./nixos/module.nix
+          ./nixos/registry.nix
+        ];
+      };
+      nixosModules.registry = import ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:

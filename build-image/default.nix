@@ -13,7 +13,9 @@
 #                to build an image at run time: it passes its arguments
 #                (--argstr name ..., --argstr packages '[...]',
 #                --argstr pkgSource ...) to a nix-build of `buildImage` here
-#                and prints the path of manifest-output.json.
+#                and prints the path of manifest-output.json;
+#   registry     `group-layers-registry`, a registry server that builds
+#                images on demand with that wrapper (./registry.nix).
 #
 # Every argument of build-image.nix can be given here too; null means "its
 # default there".
@@ -121,36 +123,48 @@ let
     in
     if found == null then throw "group_layers/__init__.py sets no __version__" else builtins.head found;
 
-  engine =
-    extraDependencies:
-    pkgs.python3Packages.buildPythonApplication {
-      pname = "group-layers";
-      inherit version;
-      src = source;
-      pyproject = true;
-      build-system = [ pkgs.python3Packages.setuptools ];
-      dependencies =
-        with pkgs.python3Packages;
-        [
-          networkx
-          jsonschema
-        ]
-        ++ extraDependencies;
-      meta = {
-        description = "Decide which Nix store paths go into which container image layer";
-        mainProgram = "group-layers";
-      };
+  # This project's Python package built from `source`: the engine, and with
+  # `extraDependencies` (aiohttp) the command for people and the registry.
+  pythonApplication =
+    {
+      extraDependencies ? [ ],
+      ...
+    }@attrs:
+    pkgs.python3Packages.buildPythonApplication (
+      {
+        inherit version;
+        src = source;
+        pyproject = true;
+        build-system = [ pkgs.python3Packages.setuptools ];
+        dependencies =
+          with pkgs.python3Packages;
+          [
+            networkx
+            jsonschema
+          ]
+          ++ extraDependencies;
+      }
+      // removeAttrs attrs [ "extraDependencies" ]
+    );
+  engineAttrs = {
+    pname = "group-layers";
+    meta = {
+      description = "Decide which Nix store paths go into which container image layer";
+      mainProgram = "group-layers";
     };
+  };
 in
 rec {
   popularityTools = import ./popularity.nix { inherit pkgs groupLayers; };
 
   # The engine that image builds run: networkx and jsonschema only.
-  groupLayers = engine [ ];
+  groupLayers = pythonApplication engineAttrs;
   # The command for people (`nix-build -A group-layers`, the flake's package,
   # the overlay's pkgs.group-layers, the NixOS module): the same engine with
   # the `cache` extra, aiohttp, so that `popcount --cache http(s)://...` works.
-  groupLayersWithCache = engine [ pkgs.python3Packages.aiohttp ];
+  groupLayersWithCache = pythonApplication (
+    engineAttrs // { extraDependencies = [ pkgs.python3Packages.aiohttp ]; }
+  );
 
   buildImage = import ./build-image.nix (
     lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" ])
@@ -176,4 +190,8 @@ rec {
       --argstr self ${source} \
       -A buildImage ${./.}
   '';
+
+  registry = import ./registry.nix {
+    inherit pkgs pythonApplication wrapper;
+  };
 }
