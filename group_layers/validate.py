@@ -32,9 +32,7 @@ the schema file.
 """
 
 import json
-from collections import Counter
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
 from .fastschema import compile_schema
@@ -150,27 +148,28 @@ def _facts(entry):
 
 
 def _check_acyclic(result, entry_of, file):
-    """Kahn's algorithm; on a cycle, name a reference that closes it
-    (``entry_of(path)``: the pointer parts and the entry of ``path``)."""
-    users = [0] * len(result)
-    for i, count in Counter(chain.from_iterable(result.refs)).items():
-        users[i] = count
-    ready = [i for i, count in enumerate(users) if not count]
-    for node in ready:
-        for r in result.refs[node]:
-            users[r] -= 1
-            if not users[r]:
-                ready.append(r)
-    if len(ready) == len(result):
+    """On a cycle (Kahn's order of :class:`Graph` is short), name a reference
+    that closes it (``entry_of(path)``: the pointer parts and the entry of ``path``)."""
+    if len(result.referrers_first) == len(result):
         return
-    # Left: the cycles, and what they reference.  Drop the latter, then
+    # Left: the cycles, what they reference, and what references them.  Drop
+    # what leads to no cycle (Kahn's algorithm again, references first), then
     # walk references among the rest until a path comes back.
-    stuck = {i for i, count in enumerate(users) if count}
-    while True:
-        free = [i for i in stuck if not stuck.intersection(result.refs[i])]
-        if not free:
-            break
-        stuck.difference_update(free)
+    stuck = set(range(len(result))).difference(result.referrers_first)
+    referrers = {i: [] for i in stuck}
+    pending = {}
+    for i in stuck:
+        targets = [r for r in result.refs[i] if r in stuck]
+        pending[i] = len(targets)
+        for r in targets:
+            referrers[r].append(i)
+    free = [i for i in stuck if not pending[i]]
+    for node in free:
+        stuck.discard(node)
+        for i in referrers[node]:
+            pending[i] -= 1
+            if not pending[i]:
+                free.append(i)
     node, seen = min(stuck), {}
     while node not in seen:
         seen[node] = len(seen)
