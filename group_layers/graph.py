@@ -69,22 +69,27 @@ class Graph:
         return self.referrers_first[::-1]
 
     @classmethod
-    def build(cls, entries, roots):
-        """Build from ``{path: (narSize, closureSize or None, [references])}``."""
+    def build(cls, entries, roots=None):
+        """Build from ``{path: (narSize, closureSize or None, [references])}``;
+        ``roots`` None: the paths no other path references.  A reference or
+        root that is not a path of ``entries`` raises KeyError."""
         paths = sorted(entries)
-        index = dict(zip(paths, range(len(paths))))
-        position = index.__getitem__
+        position = dict(zip(paths, range(len(paths)))).__getitem__
+        values = list(map(entries.__getitem__, paths))
         refs = []
-        for i, path in enumerate(paths):
-            targets = set(map(position, entries[path][2]))
+        for i, (_, _, references) in enumerate(values):
+            targets = set(map(position, references))
             targets.discard(i)
             refs.append(tuple(sorted(targets)))
-        values = list(map(entries.__getitem__, paths))
-        nar = tuple(v[0] for v in values)
-        closure = tuple(v[1] for v in values)
+        if roots is None:
+            roots = set(range(len(paths))).difference(chain.from_iterable(refs))
+        else:
+            roots = set(map(position, roots))
+        nar = tuple([v[0] for v in values])
+        closure = tuple([v[1] for v in values])
         if None in closure:
             closure = None
-        return cls(tuple(paths), nar, tuple(refs), tuple(sorted(set(map(position, roots)))), closure)
+        return cls(tuple(paths), nar, tuple(refs), tuple(sorted(roots)), closure)
 
     def user_counts(self):
         """For each path, how many other paths of the graph have it in their
@@ -166,8 +171,11 @@ def closure_sizes(nar, refs, referrers_first=None):
             at = lengths.index(max(lengths))
             big, base = rs[at], sets[at]
             del sets[at]
-            extra = set().union(*sets)
-            extra.difference_update(base)
+            if len(sets) == 1:
+                extra = sets[0] - base
+            else:
+                extra = set().union(*sets)
+                extra -= base
             base_weight = kept_weight[big] + sum(map(weight, extra))
         size[x] = own[x] + base_weight
         if users[x]:
@@ -214,8 +222,7 @@ def from_document(doc):
         return Graph.build(entries, doc["exportReferencesGraph"]["graph"])
     items = doc.items() if isinstance(doc, dict) else ((e["path"], e) for e in doc)
     entries = {
-        path: (e["narSize"], e.get("closureSize"), e.get("references", []))
+        path: (e["narSize"], e.get("closureSize"), e.get("references", ()))
         for path, e in items
     }
-    referenced = {r for p, (_, _, refs) in entries.items() for r in refs if r != p}
-    return Graph.build(entries, [p for p in entries if p not in referenced])
+    return Graph.build(entries)

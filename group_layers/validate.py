@@ -126,18 +126,17 @@ def graph(doc, file):
             if _facts(entries[i]) != _facts(entries[j]):
                 raise BadInput(file, pointer(*keys(i)),
                                f"disagrees with {pointer(*keys(j))}, another entry for {path}")
-    if not index.keys() >= set().union(*(e["references"] for e in entries)):
+    try:
+        result = from_document(doc)
+    except KeyError:  # a reference or a root that is not in the graph: which?
         for i, entry in enumerate(entries):
             for j, reference in enumerate(entry["references"]):
                 if reference not in index:
                     raise BadInput(file, pointer(*keys(i), "references", j),
-                                   f"{reference} is not in the graph")
-    if not index.keys() >= set(roots):
+                                   f"{reference} is not in the graph") from None
         j = next(j for j, root in enumerate(roots) if root not in index)
         raise BadInput(file, pointer("exportReferencesGraph", "graph", j),
-                       f"root {roots[j]} is not in the graph")
-
-    result = from_document(doc)
+                       f"root {roots[j]} is not in the graph") from None
     _check_acyclic(result, lambda path: (keys(index[path]), entries[index[path]]), file)
     return result
 
