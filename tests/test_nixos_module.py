@@ -78,8 +78,8 @@ def web(evaluate):
 
 
 def test_module_declares_its_options(web):
-    assert web["optionNames"] == ["builtImages", "images", "wireOciContainers"]
-    assert web["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "tag"]
+    assert web["optionNames"] == ["builtImages", "images", "popularity", "wireOciContainers"]
+    assert web["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "popularity", "tag"]
 
 
 def test_module_installs_the_cli(web):
