@@ -19,6 +19,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
+# nixpkgs' real lib, for the NixOS modules' tests (lib.evalModules), read in
+# place: the folder that holds lib/ ($NIXPKGS_LIB, or ../shared/nixpkgs-lib
+# beside the checkout).
+NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib"))
 
 
 def _sandbox_path(path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import FIXTURE_PKGS, NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, nix_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 

@@ -5,18 +5,15 @@ checkout, nixpkgs' lib and the store can be read; NIX_PATH is empty): the
 module needs no <nixpkgs>."""
 
 import json
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
-NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib"))
 
 WEB = """
   virtualisation.group-layers.images.web = {

@@ -10,7 +10,9 @@ popular) and, without popularity, as the same command without --pop; the
 two cuts differ.
 """
 
+import functools
 import glob
+import http.server
 import json
 import os
 import shutil
@@ -18,11 +20,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from nix_support import FIXTURE_PKGS, FLAKE_OPTIONS, NIX_OPTIONS, REPO, nix_environment
+from nix_support import FIXTURE_PKGS, FLAKE_OPTIONS, NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
@@ -63,6 +66,20 @@ def popularity_file():
         file = Path(folder) / "popularity.json"
         file.write_text(json.dumps(POPULARITY))
         yield file
+
+
+@pytest.fixture(scope="module")
+def popularity_url(popularity_file):
+    """The file's URL on a server on 127.0.0.1 that this fixture starts: a
+    fixed-output build reaches the host's network from the sandbox, not its
+    files (Nix 2.26 fetches a file:// URL inside the sandbox)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(popularity_file.parent))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/{popularity_file.name}"
+        server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +126,10 @@ def test_nix_build_popularity_without_packages_is_an_error():
 # The popularity argument ------------------------------------------------------------
 
 
-def test_every_form_of_popularity_reaches_the_engine(popularity_file, cuts):
+def test_every_form_of_popularity_reaches_the_engine(popularity_file, popularity_url, cuts):
     hash_ = sri(popularity_file)
     base32 = run(*NIX, "hash", "file", "--base32", str(popularity_file))
-    url = f"file://{popularity_file}"
+    url = popularity_url
     forms = {
         "file name": ["--argstr", "popularity", str(popularity_file)],
         "path": ["--arg", "popularity", str(popularity_file)],
@@ -177,7 +194,7 @@ def system():
     return json.loads(run("nix-instantiate", "--eval", "--json", "-E", "builtins.currentSystem"))
 
 
-def test_flake_lib_popularity_and_image(popularity_file, cuts, system):
+def test_flake_lib_popularity_and_image(popularity_file, popularity_url, cuts, system):
     flake = ["--override-input", "nixpkgs", f"path:{FIXTURE_PKGS}", "--no-write-lock-file"]
     installable = f"path:{REPO}#lib.{system}"
 
@@ -188,7 +205,7 @@ def test_flake_lib_popularity_and_image(popularity_file, cuts, system):
     counted = json.loads(open(run("nix-store", *NIX_OPTIONS, "--realise", popularity)).read())
     assert counted == {"bash-5.2.15": 2, "hello-2.12.1": 1, "libgreeting-1.0": 1}
     # Pure evaluation: the file comes as { url; hash; }.
-    pop = f'{{ url = "file://{popularity_file}"; hash = "{sri(popularity_file)}"; }}'
+    pop = f'{{ url = "{popularity_url}"; hash = "{sri(popularity_file)}"; }}'
     for key, arg in (("with", f"popularity = {pop};"), ("without", "")):
         image = drv(f'lib: (lib.image {{ packages = [ "hello" ]; maxLayers = 3; {arg} }}).drvPath')
         assert archive_layers(run("nix-store", *NIX_OPTIONS, "--realise", image)) == cuts[key]
@@ -226,8 +243,8 @@ def test_module_popularity_is_every_images_default_and_overridable(popularity_fi
 
 
 def nixpkgs_lib():
-    """nixpkgs' real lib (for evalModules): $NIXPKGS_LIB or ../shared/nixpkgs-lib/lib."""
-    path = os.environ.get("NIXPKGS_LIB") or str(REPO.parent / "shared" / "nixpkgs-lib" / "lib")
-    if not os.path.exists(path):
+    """nixpkgs' real lib (for evalModules): nix_support.NIXPKGS_LIB's lib/."""
+    path = NIXPKGS_LIB / "lib"
+    if not path.exists():
         pytest.fail(f"nixpkgs' lib is not at {path}: set NIXPKGS_LIB")
-    return path
+    return str(path)

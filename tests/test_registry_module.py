@@ -5,7 +5,6 @@ unit is checked, and its ExecStart is run: the server it starts answers.
 """
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -13,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
 from registry_support import Server, run
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
-NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib"))
 
 
 def evaluate(settings):
