@@ -53,13 +53,19 @@ let
     {
       options = {
         name = mkOption {
-          type = types.strMatching checks.namePattern;
+          type = types.strMatching checks.namePattern // {
+            description = "image repository name (lower-case letters and digits, components separated by /, no more than 255 characters)";
+          };
           default = lib.toLower name;
           defaultText = lib.literalExpression "lib.toLower <name>";
           description = "The image's name (repository, lower case); default: the attribute name in lower case.";
         };
         tag = mkOption {
-          type = types.nullOr (types.strMatching checks.tagPattern);
+          type = types.nullOr (
+            types.strMatching checks.tagPattern // {
+              description = "image tag (letters, digits, _, . and -, not starting with . or -, at most 128)";
+            }
+          );
           default = null;
           description = "The image's tag; null: a hash of the image's config, so that it changes with the image.";
         };
