@@ -64,10 +64,6 @@ class Graph:
         than the graph when references make a cycle (``validate`` rejects those)."""
         return _referrers_first(self.refs)
 
-    def topological_order(self):
-        """Indices with every path after all the paths it references."""
-        return self.referrers_first[::-1]
-
     @classmethod
     def build(cls, entries, roots=None):
         """Build from ``{path: (narSize, closureSize or None, [references])}``;

@@ -118,7 +118,6 @@ def test_order_puts_referrers_first():
     graph = validate.graph(attrs_document({"a": (1, ["b", "c"]), "b": (1, ["c"]), "c": (1, [])}, ["a"]), "t")
     place = {graph.paths[i].rsplit("-", 1)[1]: k for k, i in enumerate(graph.referrers_first)}
     assert place["a"] < place["b"] < place["c"]
-    assert graph.topological_order() == graph.referrers_first[::-1]
 
 
 def test_a_long_chain_into_a_cycle_is_named_quickly(tmp_path):
