@@ -20,7 +20,8 @@ corpus by ``workload.py`` and never tuned on:
 * update efficiency (``churn.py``) after named and random package-set updates,
   with fresh and with stale popularity;
 * how many of the default strategy's cohorts are cut the same way in every
-  image that holds them;
+  image that holds them, and how its results move when its one constant
+  (``cohort.MERGE_SHARE``) is scaled;
 
 and prints the tables, writes them to ``docs/sharing.md`` and the plot to
 ``docs/sharing.png``.  ``--quick`` measures the public workload at the table's
@@ -33,6 +34,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from group_layers.layer import Layer
@@ -179,6 +181,19 @@ def updates(corpus, requests, graphs, scenarios, progress):
     return results
 
 
+def sensitivity(graphs, popularity, progress):
+    """The default strategy's efficiency with its one constant scaled, as table rows."""
+    factors = (0.25, 0.5, 1, 2, 4)
+    rows = []
+    for factor in factors:
+        strategy = partial(cohort.group, merge_share=cohort.MERGE_SHARE * factor)
+        cells = []
+        for budget in TABLE_BUDGETS:
+            cells.append(f"{efficiency(layerings(strategy, graphs, popularity, budget, progress)[0], graphs):.3f}")
+        rows.append(f"| {factor} x {cohort.MERGE_SHARE} | " + " | ".join(cells) + " |")
+    return _rows("| MERGE_SHARE | " + " | ".join(f"budget {b}" for b in TABLE_BUDGETS) + " |", rows)
+
+
 def stability(graphs, popularity, budgets):
     """For each budget: how many cohort heads of the workload are cut into the
     same set of paths in every image that holds them, out of how many."""
@@ -268,12 +283,13 @@ def main(argv=None):
     scenarios = {} if args.quick else churn.scenarios(corpus)
     cases = sum(len(c) for c in scenarios.values())
     steps = sum(len(g) for g in graphs.values()) * (
-        len(contenders()) * len(budgets) + len(UPDATE_ROWS) * len(TABLE_BUDGETS) * (1 + cases) * bool(cases))
+        len(contenders()) * len(budgets) + 5 * len(TABLE_BUDGETS) * (not args.quick) + len(UPDATE_ROWS) * len(TABLE_BUDGETS) * (1 + cases) * bool(cases))
     progress = Progress(steps, "pulling images")
-    results, changes = {}, {}
+    results, changes, spread = {}, {}, {}
     for w in names:
         results[w] = run(graphs[w], budgets, corpus.popularity, progress)
         if scenarios:
+            spread[w] = sensitivity(graphs[w], corpus.popularity, progress)
             changes[w] = updates(corpus, requests[w], graphs[w], scenarios, progress)
     progress.done()
     parts = []
@@ -282,6 +298,8 @@ def main(argv=None):
                      + table(results[w], TABLE_BUDGETS))
         if w == "public":
             parts.append(stability(graphs[w], corpus.popularity, TABLE_BUDGETS))
+        if w in spread:
+            parts.append("the default strategy with its constant scaled (digest cache):\n\n" + spread[w])
         for group in scenarios:
             parts.append(f"update efficiency after {group} updates ({len(scenarios[group])}: pooled "
                          f"(lowest-highest)), digest cache:\n\n" + update_table(changes[w], group))

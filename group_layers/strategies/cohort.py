@@ -106,10 +106,11 @@ MERGE_SHARE = 30
 _VERSION = re.compile(r"-(?=[0-9])")
 
 
-def group(graph, popularity, budget):
+def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     """Cut ``graph`` into at most ``budget`` layers of cohorts, in the order a
-    classic Docker cache reuses best."""
-    found = cohorts(graph, popularity, budget)
+    classic Docker cache reuses best (``merge_share`` is there to measure how
+    much the results depend on it)."""
+    found = cohorts(graph, popularity, budget, merge_share)
     size = {head: sum(graph.nar_size[i] for i in members) for head, members in found.items()}
     ranked = sorted(found, key=lambda head: (-size[head], head))
     alone = len(ranked) if len(ranked) <= budget else budget - 1
@@ -123,7 +124,7 @@ def group(graph, popularity, budget):
     return layers
 
 
-def cohorts(graph, popularity, budget):
+def cohorts(graph, popularity, budget, merge_share=MERGE_SHARE):
     """``{head: [members]}`` (path indices, sorted) before any are merged to
     fit the budget."""
     n = len(graph)
@@ -143,9 +144,9 @@ def cohorts(graph, popularity, budget):
         elif referrers[q] and pop[q] is not None:
             p = max(referrers[q], key=lambda r: (pop[r] or 1, r))
             with_p = pop[p] or 1
-            # rule 2 in integers: narSize(q) * share <= MERGE_SHARE * closureSize(p) / budget**2
+            # rule 2 in integers: narSize(q) * share <= merge_share * closureSize(p) / budget**2
             cost = graph.nar_size[q] * (pop[q] - with_p) * budget**2
-            if 2 * with_p >= pop[q] and cost <= MERGE_SHARE * graph.closure_size[p] * (pop[q] + 1):
+            if 2 * with_p >= pop[q] and cost <= merge_share * graph.closure_size[p] * (pop[q] + 1):
                 head[q] = p
     found = {}
     for i in range(n):
