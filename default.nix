@@ -4,10 +4,14 @@
 #       Nixery's manifest-output.json for an image of bash and curl;
 #   nix-build -A image --argstr packages '["hello"]'
 #       the same kind of image as a `docker load` archive;
+#   nix-build -A popularity --argstr packages '["hello","python3"]'
+#       popularity data (for `popularity`) of those packages' closures;
 #   nix-build -A group-layers
 #       the layering engine's command;
 #   nix-build -A nixery-build-image
-#       the command a Nixery-style server runs to build images.
+#       the command a Nixery-style server runs to build images;
+#   nix-build -A registry
+#       that server: group-layers-registry (README, "Registry").
 #
 # All arguments (pkgs, and those of build-image/build-image.nix: name,
 # packages, contents, maxLayers, config, ...) are those of
@@ -19,7 +23,8 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image;
-  group-layers = toolkit.groupLayers;
+  inherit (toolkit) buildImage image popularity;
+  group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
+  inherit (toolkit) registry;
 }

@@ -3,13 +3,17 @@
 #   nix run . -- bash curl           an image of bash and curl (docker load archive)
 #   nix run .#group-layers -- --help the layering engine
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
+#   nix run .#registry -- --storage DIR   a registry that builds images on demand
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, default}
-#   apps.<system>.{group-layers, build-image, default = build-image}
+#   packages.<system>.{group-layers, nixery-build-image, registry, default}
+#   apps.<system>.{group-layers, build-image, registry, default = build-image}
 #   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
-#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
-#   nixosModules.default               ./nixos/module.nix
+#   lib.<system>.popularity            popularity data of packages' closures
+#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
+#                                      pkgs.groupLayersPopularity
+#   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
+#   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
 #
@@ -67,8 +71,9 @@
           toolkit = toolkitFor (pkgsFor system) { };
         in
         rec {
-          group-layers = toolkit.groupLayers;
+          group-layers = toolkit.groupLayersWithCache;
           nixery-build-image = toolkit.wrapper;
+          inherit (toolkit) registry;
           default = group-layers;
         }
       );
@@ -82,19 +87,26 @@
           type = "app";
           program = "${buildImageApp system}/bin/build-image";
         };
+        registry = {
+          type = "app";
+          program = "${self.packages.${system}.registry}/bin/group-layers-registry";
+        };
         default = build-image;
       });
 
       # buildImage: Nixery's manifest-output.json (with .image and .layers);
       # image: the `docker load` archive. Arguments: those of
       # build-image/build-image.nix (packages, contents, maxLayers, config, ...).
+      # popularity: the popularity file of the packages' closures (arguments
+      # packages and contents), for the `popularity` argument of the others.
       lib = forAllSystems (system: rec {
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
+        popularity = args: (toolkitFor (pkgsFor system) args).popularity;
       });
 
       overlays.default = final: prev: {
-        group-layers = (toolkitFor final { }).groupLayers;
+        group-layers = (toolkitFor final { }).groupLayersWithCache;
         # Like dockerTools.buildLayeredImage, a `docker load` archive, but the
         # layers are grouped by group-layers; build-image.nix's arguments
         # (packages by name, contents as derivations, maxLayers, config, ...).
@@ -106,14 +118,23 @@
               args
               // {
                 pkgs = final;
-                groupLayers = final.group-layers;
+                inherit (toolkitFor final { }) groupLayers;
               }
             );
           in
           built.image // { manifestOutput = built; };
+        # Popularity data of packages' closures for `popularity` above:
+        # groupLayersPopularity { packages = [ "bash" ... ]; contents = [ ... ]; }
+        groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
-      nixosModules.default = import ./nixos/module.nix;
+      nixosModules.default = {
+        imports = [
+          ./nixos/module.nix
+          ./nixos/registry.nix
+        ];
+      };
+      nixosModules.registry = import ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:

@@ -55,8 +55,10 @@
   # "path!<dir>" (a nixpkgs folder). Default: `pkgs`, so nothing is
   # downloaded and images work offline and inside NixOS configurations.
   pkgSource ? null,
-  # Popularity data for the engine (Nixery's format: package name -> count):
-  # a path, a derivation, or a file name as a string (as --argstr gives it).
+  # Popularity data for the engine (Nixery's format: package name -> count,
+  # as `group-layers popcount` or `nix-build -A popularity` make it): a path,
+  # a derivation, { url; hash; } (fetched with pkgs.fetchurl), or an absolute
+  # file name as a string (as --argstr gives it); see ./popularity.nix.
   # Default: none; nothing is downloaded.
   popularity ? null,
   # The image's runtime configuration (Cmd, Entrypoint, Env, WorkingDir, User,
@@ -77,7 +79,6 @@ let
   inherit (builtins)
     appendContext
     fromJSON
-    hasContext
     toJSON
     ;
 
@@ -169,8 +170,7 @@ let
 
   # Layer grouping ----------------------------------------------------------
 
-  popularityFile =
-    if builtins.isString popularity && !hasContext popularity then /. + popularity else popularity;
+  popularityFile = (import ./popularity.nix { inherit pkgs groupLayers; }).file popularity;
 
   # The engine's answer: [ { contents = [ "/nix/store/..." ... ]; ... } ... ],
   # every store path of the contents' closure in exactly one layer. readFile
@@ -193,7 +193,7 @@ let
               # names it in $NIX_ATTRS_JSON_FILE.
               ${groupLayers}/bin/group-layers \
                 --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
-                ${lib.optionalString (popularity != null) "--pop ${popularityFile}"} \
+                ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
                 --budget ${toString layerBudget} \
                 --out groups.json
               cp groups.json "$out"
