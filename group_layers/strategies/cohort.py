@@ -207,11 +207,11 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     """Cut ``graph`` into at most ``budget`` layers of cohorts, in the order a
     classic Docker cache reuses best (``merge_share`` is there to measure how
     much the results depend on it)."""
-    found = cohorts(graph, popularity, budget, merge_share)
+    names = graph.names
+    found = _cohorts(graph, names, popularity, budget, merge_share)
     size = {head: sum(graph.nar_size[i] for i in members) for head, members in found.items()}
     ranked = sorted(found, key=lambda head: (-size[head], head))
     alone = len(ranked) if len(ranked) <= budget else budget - 1
-    names = graph.names
     odds = _odds(names, popularity)
     ordered = sorted(ranked[:alone], key=lambda head: (-size[head] * odds(head), head))
     layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
@@ -224,12 +224,15 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
 def cohorts(graph, popularity, budget, merge_share=MERGE_SHARE):
     """``{head: [members]}`` (path indices, sorted) before any are merged to
     fit the budget."""
+    return _cohorts(graph, graph.names, popularity, budget, merge_share)
+
+
+def _cohorts(graph, names, popularity, budget, merge_share):
     n = len(graph)
     referrers = [[] for _ in range(n)]
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
-    names = graph.names
     pop = [popularity.get(name) for name in names] if popularity else None
     family = None if pop else [_family(name) for name in names]
     head = list(range(n))
@@ -273,8 +276,13 @@ def _odds(names, popularity):
     whose closure holds the head (1 for every head without popularity)."""
     if not popularity:
         return lambda head: 1
-    total = max(popularity.values()) + 1
-    return lambda head: Fraction(popularity.get(names[head], 1), total - popularity.get(names[head], 1))
+    total = max(1, *popularity.values()) + 1  # above any count, and above a missing one's 1
+
+    def odds(head):
+        count = popularity.get(names[head], 1)
+        return Fraction(count, total - count)
+
+    return odds
 
 
 def _find(head, i):
