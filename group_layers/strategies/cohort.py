@@ -296,8 +296,9 @@ def _find(head, i):
 
 
 def _why(names, popularity, top, members):
-    """"shared" when more than one other package needs the cohort's head."""
-    kind = "shared" if popularity.get(names[top], 1) > 2 else "private"
+    """For people: "shared" when more than one other package needs the
+    cohort's head, else "private"; without data, "alone" or "one package"."""
     if not popularity:
-        kind = "alone"
+        return f"one package, {len(members)} paths" if len(members) > 1 else "alone"
+    kind = "shared" if popularity.get(names[top], 1) > 2 else "private"
     return f"{kind} cohort of {len(members)}" if len(members) > 1 else kind
