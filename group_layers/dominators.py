@@ -44,7 +44,7 @@ def dominator_children(graph, tops=()):
     parent, jump, depth = [None] * n + [root], [root] * (n + 1), [0] * (n + 1)
     for i in firsts:
         parent[i] = root
-    for v in reversed(graph.topological_order()):  # referrers first
+    for v in graph.referrers_first:
         d = parent[v]
         depth[v] = depth[d] + 1
         j = jump[d]
