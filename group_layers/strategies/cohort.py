@@ -144,7 +144,8 @@ What is still lost, and why it is hard
   and lost 1 to 4 points: the parts differ between images as the whole does.
   Gluing more (a looser rule 1 or a larger bound) cuts the rest but makes
   cohorts vary: with ``3 pop(p) >= pop(q)`` the public workload falls to
-  0.959 / 0.842 / 0.717, with ``4`` to 0.953 / 0.795 / 0.678.  The targets of
+  0.959 / 0.842 / 0.717, with ``4`` to 0.953 / 0.795 / 0.678 (measured with
+  the first round's bound).  The targets of
   0.985 / 0.93 / 0.84 are not reached.
 * After an update, a changed path makes its whole layer new, and the rest
   layer of every image holding one is pulled again.  The absolute bound of the
