@@ -21,11 +21,17 @@ NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 _INVALID = re.compile(r"[^A-Za-z0-9+\-._?=]")
 
 
-def _store_path(name, version):
-    label = _INVALID.sub("_", f"{name}-{version}")
-    digest = hashlib.sha256(label.encode()).digest()
+def label(name, version):
+    """A store path's name (and popularity's key) for a package."""
+    return _INVALID.sub("_", f"{name}-{version}")
+
+
+def store_path(name, version, salt=""):
+    """The package's store path; ``salt`` stands for a change in its inputs
+    (a rebuilt dependency) that gives it a new hash under the same name."""
+    digest = hashlib.sha256((label(name, version) + salt).encode()).digest()
     digits = "".join(NIX32[b % 32] for b in digest[:32])
-    return f"/nix/store/{digits}-{label}"
+    return f"/nix/store/{digits}-{label(name, version)}"
 
 
 class Corpus:
@@ -38,7 +44,8 @@ class Corpus:
         with gzip.open(directory / "debian-bookworm-popularity.json.gz") as f:
             self.popularity = json.load(f)
         self.requests = json.loads((directory / "requests-public.json").read_text())["requests"]
-        self.path = {n: _store_path(n, p["version"]) for n, p in self.packages.items()}
+        self.directory = directory
+        self.path = {n: store_path(n, p["version"]) for n, p in self.packages.items()}
 
     def closure(self, names):
         """Package names in the closure of ``names``, sorted."""

@@ -39,7 +39,7 @@ from pathlib import Path
 from group_layers.graph import closure_sizes
 from group_layers.strategies import STRATEGIES
 
-from .corpus import Corpus, _store_path
+from .corpus import Corpus, store_path
 from .progress import Progress
 from .speed import run_once
 
@@ -119,7 +119,7 @@ def name(shape, i):
 
 def path_info(shape, refs, sizes, with_closure):
     """The ``nix path-info --json --recursive [-S]`` document of the graph."""
-    paths = [_store_path(f"{shape}-p{i}", "1.0") for i in range(len(refs))]
+    paths = [store_path(f"{shape}-p{i}", "1.0") for i in range(len(refs))]
     closure = closure_sizes(sizes, refs) if with_closure else None
     doc = {}
     for i, path in enumerate(paths):

@@ -2,42 +2,53 @@
 
 A workload is a list of image requests pulled in order by one user.  Each
 request becomes the ``.attrs.json`` graph Nix exports for that image
-(``corpus.py``); a strategy cuts it into layers under a budget; a layer is
-downloaded once per distinct set of paths (the same paths make the same
-reproducible tar, hence the same digest), so the user's cache is a set of
-path sets.
+(``corpus.py``); a strategy cuts it into layers under a budget; the client's
+cache (``caches.py``) decides which layers are downloaded: by digest (a layer
+is the same wherever it stands) or by Docker's ChainID (only a common prefix
+of the ordered layers is reused).
 
     efficiency = ideal bytes / pulled bytes
 
 where the ideal is every distinct store path downloaded once (what one layer
-per path gives).  1.0 is the limit.
+per path gives under the digest model).  1.0 is the limit.
 
-Run ``python -m benchmarks.sharing`` from the repository root; it prints a
-table, writes ``docs/sharing.md`` and ``docs/sharing.png``
-(efficiency against budget), times every strategy per image, and counts the
-default strategy's cohorts that are cut the same way in every image.
-``--sensitivity`` instead shows how the default strategy moves when its one
-constant is scaled.
+One run (``python -m benchmarks.sharing`` from the repository root, a few
+minutes) measures, on the public workload and on a second one built from the
+corpus by ``workload.py`` and never tuned on:
+
+* efficiency under both cache models, at every budget of the plot;
+* update efficiency (``churn.py``) after named and random package-set updates,
+  with fresh and with stale popularity;
+* how many of the default strategy's cohorts are cut the same way in every
+  image that holds them, and how its results move when its one constant
+  (``cohort.MERGE_SHARE``) is scaled;
+
+and prints the tables, writes them to ``docs/sharing.md`` and the plot to
+``docs/sharing.png``.  ``--quick`` measures the public workload at the table's
+budgets only, without updates (a few seconds).
 """
 
 import argparse
 import gc
 import json
-from functools import partial
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from group_layers.layer import Layer
 from group_layers.strategies import STRATEGIES, cohort
 
+from . import autolayer, churn
+from .caches import MODELS, DigestCache
 from .corpus import Corpus
 from .progress import Progress
 
 TABLE_BUDGETS = (96, 40, 20)
 PLOT_BUDGETS = (10, 20, 30, 40, 60, 80, 96, 128)
 OUT = Path(__file__).resolve().parent.parent / "docs"
+WORKLOADS = ("public", "second")
 
 
 def one_layer_per_image(graph, popularity, budget):
@@ -72,24 +83,115 @@ def contenders():
         "cohort (default)": STRATEGIES["cohort"],
         "cohort, no popularity": _without_popularity(STRATEGIES["cohort"]),
         "nixery": STRATEGIES["nixery"],
+        "auto-layer (nixpkgs)": autolayer.group,
         "buildLayeredImage order": build_layered_image,
         "one layer per image": one_layer_per_image,
         "one layer per path (ideal)": one_layer_per_path,
     }
 
 
-def sensitivity(graphs, popularity, budgets):
-    """Cohort's efficiency with its one constant scaled, as table rows."""
+#: The update benchmark's rows: a contender and the popularity it reads after
+#: the update.  The ideal is left out (it is 1.0 by definition).
+UPDATE_ROWS = (
+    ("cohort (default)", "fresh"),
+    ("cohort, stale popularity", "stale"),
+    ("cohort, no popularity", "fresh"),
+    ("nixery", "fresh"),
+    ("auto-layer (nixpkgs)", "fresh"),
+    ("buildLayeredImage order", "fresh"),
+    ("one layer per image", "fresh"),
+)
+
+
+def layerings(strategy, graphs, popularity, budget, progress):
+    """Each image as ``[(frozenset of paths, bytes)]`` in layer order, and the
+    seconds the strategy took per image."""
+    images, seconds = [], []
+    for graph in graphs:
+        gc.disable()  # as timeit does: a collection pause is not the strategy's time
+        start = time.perf_counter()
+        layers = strategy(graph, popularity, budget)
+        seconds.append(time.perf_counter() - start)
+        gc.enable()
+        images.append([(frozenset(graph.paths[i] for i in layer.members), layer.size(graph))
+                       for layer in layers])
+        progress.step()
+    return images, seconds
+
+
+def ideal_bytes(graphs):
+    sizes = {}
+    for graph in graphs:
+        sizes.update(zip(graph.paths, graph.nar_size))
+    return sum(sizes.values())
+
+
+def efficiency(images, graphs, model="digest"):
+    cache = MODELS[model]()
+    return ideal_bytes(graphs) / sum(cache.pull(layers) for layers in images)
+
+
+def pull(strategy, graphs, popularity, budget, progress, model="digest"):
+    """Efficiency of ``strategy`` on ``graphs`` pulled in order, and the seconds
+    it took per image."""
+    images, seconds = layerings(strategy, graphs, popularity, budget, progress)
+    return efficiency(images, graphs, model), seconds
+
+
+def run(graphs, budgets, popularity, progress):
+    """``{(name, budget): ({model: efficiency}, seconds per image)}``."""
+    strategies = contenders()
+    for strategy in strategies.values():  # imports and caches out of the timings
+        strategy(graphs[0], popularity, TABLE_BUDGETS[0])
+    results = {}
+    for name, strategy in strategies.items():
+        for budget in budgets:
+            images, seconds = layerings(strategy, graphs, popularity, budget, progress)
+            results[name, budget] = ({m: efficiency(images, graphs, m) for m in MODELS}, seconds)
+    return results
+
+
+def updates(corpus, requests, graphs, scenarios, progress):
+    """``{(row, group, budget): (pooled, lowest, highest)}`` update efficiency
+    under the digest model; ``scenarios`` as ``churn.scenarios`` gives them."""
+    strategies = contenders()
+    after = {}
+    for group, cases in scenarios.items():
+        for case, bumped in cases:
+            new, stale = churn.updated(corpus, bumped)
+            new_graphs = [new.image_graph(r) for r in requests]
+            after[group, case] = (new_graphs, {"fresh": new.popularity, "stale": stale},
+                                  churn.new_bytes(graphs, new_graphs))
+    results = {}
+    for row, kind in UPDATE_ROWS:
+        strategy = strategies[row if row in strategies else "cohort (default)"]
+        for budget in TABLE_BUDGETS:
+            before = DigestCache()
+            for layers in layerings(strategy, graphs, corpus.popularity, budget, progress)[0]:
+                before.pull(layers)
+            for group, cases in scenarios.items():
+                pairs = []
+                for case, _ in cases:
+                    new_graphs, pops, fresh_bytes = after[group, case]
+                    cache = DigestCache()
+                    cache.seen = set(before.seen)
+                    images = layerings(strategy, new_graphs, pops[kind], budget, progress)[0]
+                    pairs.append((fresh_bytes, sum(cache.pull(layers) for layers in images)))
+                results[row, group, budget] = churn.pooled(pairs)
+    return results
+
+
+def sensitivity(graphs, popularity, progress):
+    """The default strategy's efficiency with its one constant scaled, as table rows."""
     factors = (0.25, 0.5, 1, 2, 4)
-    progress = Progress(len(factors) * len(budgets) * len(graphs), "varying MERGE_SCALE")
     rows = []
     for factor in factors:
-        strategy = partial(cohort.group, merge_scale=cohort.MERGE_SCALE * factor)
-        cells = [f"{pull(strategy, graphs, popularity, b, progress)[0]:.3f}" for b in budgets]
-        rows.append(f"| {factor} x {cohort.MERGE_SCALE:.0e} | " + " | ".join(cells) + " |")
-    progress.done()
-    head = "| MERGE_SCALE | " + " | ".join(f"budget {b}" for b in budgets) + " |"
-    return "\n".join([head, "|---" * (len(budgets) + 1) + "|", *rows])
+        strategy = partial(cohort.group, merge_share=cohort.MERGE_SHARE * factor)
+        cells = []
+        for budget in TABLE_BUDGETS:
+            cells.append(f"{efficiency(layerings(strategy, graphs, popularity, budget, progress)[0], graphs):.3f}")
+        rows.append(f"| {factor} x {cohort.MERGE_SHARE} | " + " | ".join(cells) + " |")
+    return _rows("| MERGE_SHARE | " + " | ".join(f"budget {b}" for b in TABLE_BUDGETS) + " |", rows)
 
 
 def stability(graphs, popularity, budgets):
@@ -106,50 +208,34 @@ def stability(graphs, popularity, budgets):
     return "cohorts cut the same way in every image that holds them: " + ", ".join(line)
 
 
-def pull(strategy, graphs, popularity, budget, progress):
-    """Efficiency of ``strategy`` on ``graphs`` pulled in order, and the seconds
-    it took per image."""
-    cache, pulled, ideal, seconds = set(), 0, {}, []
-    for graph in graphs:
-        gc.disable()  # as timeit does: a collection pause is not the strategy's time
-        start = time.perf_counter()
-        layers = strategy(graph, popularity, budget)
-        seconds.append(time.perf_counter() - start)
-        gc.enable()
-        for layer in layers:
-            key = frozenset(graph.paths[i] for i in layer.members)
-            if key not in cache:
-                cache.add(key)
-                pulled += layer.size(graph)
-        ideal.update(zip(graph.paths, graph.nar_size))
-        progress.step()
-    return sum(ideal.values()) / pulled, seconds
-
-
-def run(graphs, budgets, popularity):
-    strategies = contenders()
-    for strategy in strategies.values():  # imports and caches out of the timings
-        strategy(graphs[0], popularity, TABLE_BUDGETS[0])
-    results = {}
-    progress = Progress(len(strategies) * len(budgets) * len(graphs), "pulling images")
-    for name, strategy in strategies.items():
-        for budget in budgets:
-            results[name, budget] = pull(strategy, graphs, popularity, budget, progress)
-    progress.done()
-    return results
+def _rows(head, lines):
+    return "\n".join([head, "|---" * head.count(" | ") + "|---|", *lines])
 
 
 def table(results, budgets):
     names = list(dict.fromkeys(name for name, _ in results))
-    head = "| strategy | " + " | ".join(f"budget {b}" for b in budgets)
+    models = list(MODELS)
+    head = "| strategy | " + " | ".join(f"{m} {b}" for m in models for b in budgets)
     head += " | ms per image (median / max) |"
-    lines = [head, "|---" * (len(budgets) + 2) + "|"]
+    lines = []
     for name in names:
-        cells = [f"{results[name, b][0]:.3f}" for b in budgets]
+        cells = [f"{results[name, b][0][m]:.3f}" for m in models for b in budgets]
         times = [t for b in budgets for t in results[name, b][1]]
         timing = f"{statistics.median(times) * 1e3:.2f} / {max(times) * 1e3:.2f}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {timing} |")
-    return "\n".join(lines)
+    return _rows(head, lines)
+
+
+def update_table(results, group):
+    head = "| strategy | " + " | ".join(f"budget {b}" for b in TABLE_BUDGETS) + " |"
+    lines = []
+    for row, _ in UPDATE_ROWS:
+        cells = []
+        for b in TABLE_BUDGETS:
+            whole, low, high = results[row, group, b]
+            cells.append(f"{whole:.3f} ({low:.2f}-{high:.2f})")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return _rows(head, lines)
 
 
 def plot(results, budgets, path):
@@ -158,41 +244,70 @@ def plot(results, budgets, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name in dict.fromkeys(name for name, _ in results):
-        ax.plot(budgets, [results[name, b][0] for b in budgets], marker="o", label=name)
-    ax.set_xlabel("layer budget per image")
-    ax.set_ylabel("efficiency (ideal bytes / pulled bytes)")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Layer sharing on the Debian bookworm workload")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, sharey=True)
+    for row, workload in enumerate(WORKLOADS):
+        for col, model in enumerate(MODELS):
+            ax = axes[row][col]
+            found = results[workload]
+            for name in dict.fromkeys(name for name, _ in found):
+                ax.plot(budgets, [found[name, b][0][model] for b in budgets], marker="o",
+                        markersize=3, label=name)
+            ax.set_title(f"{workload} workload, {model} cache", fontsize=10)
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            if row == 1:
+                ax.set_xlabel("layer budget per image")
+            if col == 0:
+                ax.set_ylabel("ideal bytes / pulled bytes")
+    axes[0][0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
+
+
+def workload(corpus, name):
+    if name == "public":
+        return corpus.requests
+    return json.loads((corpus.directory / f"requests-{name}.json").read_text())["requests"]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=Path, help="workload JSON (default: the public one)")
-    parser.add_argument("--no-plot", action="store_true", help="table only")
-    parser.add_argument("--sensitivity", action="store_true",
-                        help="vary the default strategy's constant instead")
+    parser.add_argument("--quick", action="store_true",
+                        help="public workload, table budgets, no updates, nothing written")
     args = parser.parse_args(argv)
     corpus = Corpus()
-    requests = corpus.requests
-    if args.requests:
-        requests = json.loads(args.requests.read_text())["requests"]
-    graphs = [corpus.image_graph(r) for r in requests]
-    if args.sensitivity:
-        print(sensitivity(graphs, corpus.popularity, TABLE_BUDGETS))
-        return
-    budgets = TABLE_BUDGETS if args.no_plot else tuple(sorted(set(PLOT_BUDGETS) | set(TABLE_BUDGETS)))
-    results = run(graphs, budgets, corpus.popularity)
-    report = table(results, TABLE_BUDGETS) + "\n\n" + stability(graphs, corpus.popularity, TABLE_BUDGETS)
+    names = WORKLOADS[:1] if args.quick else WORKLOADS
+    budgets = TABLE_BUDGETS if args.quick else tuple(sorted(set(PLOT_BUDGETS) | set(TABLE_BUDGETS)))
+    requests = {w: workload(corpus, w) for w in names}
+    graphs = {w: [corpus.image_graph(r) for r in requests[w]] for w in names}
+    scenarios = {} if args.quick else churn.scenarios(corpus)
+    cases = sum(len(c) for c in scenarios.values())
+    steps = sum(len(g) for g in graphs.values()) * (
+        len(contenders()) * len(budgets) + 5 * len(TABLE_BUDGETS) * (not args.quick) + len(UPDATE_ROWS) * len(TABLE_BUDGETS) * (1 + cases) * bool(cases))
+    progress = Progress(steps, "pulling images")
+    results, changes, spread = {}, {}, {}
+    for w in names:
+        results[w] = run(graphs[w], budgets, corpus.popularity, progress)
+        if scenarios:
+            spread[w] = sensitivity(graphs[w], corpus.popularity, progress)
+            changes[w] = updates(corpus, requests[w], graphs[w], scenarios, progress)
+    progress.done()
+    parts = []
+    for w in names:
+        parts.append(f"## {w} workload ({len(graphs[w])} images)\n\nefficiency by cache model and budget:\n\n"
+                     + table(results[w], TABLE_BUDGETS))
+        if w == "public":
+            parts.append(stability(graphs[w], corpus.popularity, TABLE_BUDGETS))
+        if w in spread:
+            parts.append("the default strategy with its constant scaled (digest cache):\n\n" + spread[w])
+        for group in scenarios:
+            parts.append(f"update efficiency after {group} updates ({len(scenarios[group])}: pooled "
+                         f"(lowest-highest)), digest cache:\n\n" + update_table(changes[w], group))
+    report = "\n\n".join(parts)
     print(report)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "sharing.md").write_text(report + "\n")
-    if not args.no_plot:
+    if not args.quick:
+        OUT.mkdir(exist_ok=True)
+        (OUT / "sharing.md").write_text(report + "\n")
         plot(results, budgets, OUT / "sharing.png")
         print(f"plot: {OUT / 'sharing.png'}", file=sys.stderr)
 

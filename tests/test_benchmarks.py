@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks import sharing
+from benchmarks import autolayer, caches, churn, sharing, workload
 from benchmarks.corpus import Corpus
 
 
@@ -59,3 +59,85 @@ def test_cohorts_recur_across_the_public_workload(corpus):
     line = sharing.stability(graphs, corpus.popularity, (20,))
     steady, total = map(int, line.rsplit(": ", 1)[1].split(" of "))
     assert total > 100 and steady >= 0.95 * total
+
+
+# Cache models ---------------------------------------------------------------
+
+
+def layers(*keys):
+    return [(frozenset(k), len(k)) for k in keys]
+
+
+def test_a_digest_cache_reuses_a_layer_wherever_it_stands():
+    cache = caches.DigestCache()
+    assert cache.pull(layers("ab", "c")) == 3
+    assert cache.pull(layers("d", "c", "ab")) == 1
+
+
+def test_a_chain_cache_reuses_only_a_common_prefix():
+    cache = caches.ChainCache()
+    assert cache.pull(layers("ab", "c")) == 3
+    assert cache.pull(layers("ab", "c", "d")) == 1  # the prefix ab, c is reused
+    assert cache.pull(layers("d", "c", "ab")) == 4  # same layers, other order: nothing
+    assert cache.pull(layers("ab", "e", "c")) == 2  # ab reused, c is above e now
+
+
+# nixpkgs' auto-layer ------------------------------------------------------------
+
+
+def test_auto_layer_keys_paths_by_the_lowest_primaries_above_them():
+    # app1 -> lib, big;  app2 -> lib;  big -> base;  lib -> base
+    from engine_support import attrs_document
+    from group_layers.graph import from_document
+
+    packages = {"app1": (50, ["lib", "big"]), "app2": (40, ["lib"]), "big": (100, ["base"]),
+                "lib": (5, ["base"]), "base": (30, [])}
+    graph = from_document(attrs_document(packages, ["app1", "app2"]))
+
+    def cut(budget):
+        return [sorted(graph.names[i] for i in layer.members) for layer in autolayer.group(graph, {}, budget)]
+
+    # primaries by size: big, app1, app2, base, lib; all five fit in 5 layers
+    assert sorted(cut(5)) == [["app1"], ["app2"], ["base"], ["big"], ["lib"]]
+    # With 3 or 4: big (base under it joins), then app1 (lib under it joins;
+    # big and base keep big, the lower primary); app2 would make lib {app1, app2}
+    # and base {big, app2}: 5 keys, so it stops there.  app2 is keyed by no
+    # primary.  Layers by growing closure size: app2 75, big 130, app1 185.
+    assert cut(3) == cut(4) == [["app2"], ["base", "big"], ["app1", "lib"]]
+
+
+# Updates ------------------------------------------------------------------------
+
+
+def test_an_update_renames_the_bumped_and_moves_their_dependents(corpus):
+    new, stale = churn.updated(corpus, {"zlib1g"})
+    assert stale is corpus.popularity
+    assert new.path["zlib1g"] != corpus.path["zlib1g"]
+    assert new.path["libxml2"] != corpus.path["libxml2"]  # needs zlib1g
+    assert new.path["libc6"] == corpus.path["libc6"]  # below it: unchanged
+    old_name = corpus.path["zlib1g"].split("-", 1)[1]
+    new_name = new.path["zlib1g"].split("-", 1)[1]
+    assert old_name in stale and new_name not in stale
+    assert new.popularity[new_name] == corpus.popularity[old_name]
+    # a dependent keeps its name, hence its popularity entry
+    assert new.path["libxml2"].split("-", 1)[1] == corpus.path["libxml2"].split("-", 1)[1]
+
+
+def test_update_efficiency_counts_changed_paths_only(corpus):
+    requests = corpus.requests[:8]
+    graphs = [corpus.image_graph(r) for r in requests]
+    scenario = {"zlib": [("zlib1g", {"zlib1g"})]}
+    found = sharing.updates(corpus, requests, graphs, scenario, Quiet())
+    # one layer per image pulls every image that changed again, in full
+    whole, low, high = found["one layer per image", "zlib", 20]
+    assert 0 < whole < 1 and low == high == whole
+    new, _ = churn.updated(corpus, {"zlib1g"})
+    new_graphs = [new.image_graph(r) for r in requests]
+    changed = [g for g, h in zip(graphs, new_graphs) if g.paths != h.paths]
+    pulled = sum(sum(h.nar_size) for g, h in zip(graphs, new_graphs) if g.paths != h.paths)
+    assert changed and whole == pytest.approx(churn.new_bytes(graphs, new_graphs) / pulled)
+    assert churn.pooled([(1, 2), (3, 4)]) == (4 / 6, 0.5, 0.75)
+
+
+def test_the_second_workload_is_what_its_generator_makes(corpus):
+    assert workload.requests(corpus) == sharing.workload(corpus, "second")

@@ -52,11 +52,36 @@ def test_the_merge_bound_grows_as_the_budget_shrinks():
     assert frozenset("F") in loose and frozenset("D") in loose
 
 
-def test_without_popularity_the_image_stands_in():
-    # A's image alone: every path has at most one user there, so everything
-    # joins its referrer.
-    assert layers("A", popularity={}) == {frozenset("ACDF")}
-    assert layers("AB", popularity={}) == {frozenset("AC"), frozenset("BEG"), frozenset("DF")}
+def test_without_popularity_a_path_stands_alone_unless_it_is_part_of_its_referrer():
+    # Without data nothing says who else needs C or D: each path is its own
+    # cohort, whatever else the image holds; the budget-1 biggest stand alone.
+    assert layers("A", popularity={}) == {frozenset("F"), frozenset("A"), frozenset("CD")}
+    assert layers("AB", budget=96, popularity={}) == {frozenset(n) for n in "ABCDEFG"}
+    # outputs of one derivation, and parts of one package, travel together
+    kin = {
+        "openssl-3.0.8-bin": (1 * M, ["openssl-3.0.8"]), "openssl-3.0.8": (5 * M, []),
+        "squid-5.7": (9 * M, ["squid-common-5.7", "openssl-3.0.8"]), "squid-common-5.7": (4 * M, []),
+    }
+    graph = image(["openssl-3.0.8-bin", "squid-5.7"], kin)
+    found = {frozenset(graph.names[i] for i in layer.members) for layer in cohort.group(graph, {}, 96)}
+    assert found == {frozenset({"openssl-3.0.8-bin", "openssl-3.0.8"}),
+                     frozenset({"squid-5.7", "squid-common-5.7"})}
+
+
+def test_a_path_missing_from_the_popularity_data_but_needed_stays_alone():
+    # F bumped after the popularity file was made: reading it as 1 would glue it
+    # to D whatever its real popularity.
+    stale = {n: c for n, c in POP.items() if n != "F"}
+    assert frozenset("F") in layers("A", popularity=stale)
+    assert frozenset("D") in layers("A", popularity=stale)
+
+
+def test_the_order_puts_what_most_images_share_first():
+    # D and F (pop 3 and 4 of at most 4) before B's and A's cohorts (pop 1):
+    # a classic Docker cache reuses only a common prefix of the layers.
+    graph = image("AB")
+    order = [frozenset(graph.names[i] for i in layer.members) for layer in cohort.group(graph, POP, 3)]
+    assert order == [frozenset("DF"), frozenset("AC"), frozenset("BEG")]
 
 
 # The property cohorts exist for --------------------------------------------------
@@ -104,3 +129,16 @@ def test_a_cohort_is_the_same_in_every_image_it_heads(universe, budget):
         if first != second:
             # only a path with two referrers that share users can move
             assert any(shared_users(packages, q) for q in first ^ second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(universes(), st.sampled_from([2, 20, 96]), st.sampled_from([3, 1000, 10**6]), st.booleans())
+def test_scaling_every_size_leaves_the_layers_unchanged(universe, budget, factor, with_popularity):
+    packages, requests = universe
+    popularity = {n: sum(n in closure(packages, m) for m in packages) for n in packages}
+    if not with_popularity:
+        popularity = {}
+    scaled = {n: (size * factor, deps) for n, (size, deps) in packages.items()}
+    for request in requests:
+        plain = cohort.group(image(request, packages), popularity, budget)
+        assert cohort.group(image(request, scaled), popularity, budget) == plain

@@ -5,9 +5,10 @@ flake's lib, the overlay, the NixOS module).
 
 "Reaches the engine" is tested by what it changes: the image of hello
 (hello, libgreeting, bash) with 3 layers at most has its store paths cut as
-`group-layers --budget 2` cuts hello's graph with POPULARITY (which makes bash
-popular) and, without popularity, as the same command without --pop; the
-two cuts differ.
+`group-layers --budget 2` cuts hello's graph with POPULARITY (which makes
+libgreeting popular and bash hello's alone, so that bash joins hello) and,
+without popularity (each path alone, the biggest, bash, in a layer of its
+own), as the same command without --pop; the two cuts differ.
 """
 
 import functools
@@ -30,7 +31,7 @@ from nix_support import FIXTURE_PKGS, FLAKE_OPTIONS, NIX_OPTIONS, NIXPKGS_LIB, R
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
 NIX = ["nix", "--extra-experimental-features", "nix-command", *NIX_OPTIONS]
-POPULARITY = {"bash-5.2.15": 100, "hello-2.12.1": 1, "libgreeting-1.0": 1}
+POPULARITY = {"bash-5.2.15": 2, "hello-2.12.1": 1, "libgreeting-1.0": 100}
 HELLO = ["--argstr", "packages", '["hello"]', "--argstr", "maxLayers", "3"]
 
 
@@ -94,7 +95,7 @@ def cuts(popularity_file, tmp_path_factory):
                   *pop, "--out", "-")
         result[key] = sorted(sorted(layer["contents"]) for layer in json.loads(out))
     assert result["with"] != result["without"]
-    assert [p.split("-", 1)[1] for p in min(result["with"], key=len)] == ["bash-5.2.15"]
+    assert [p.split("-", 1)[1] for p in min(result["with"], key=len)] == ["libgreeting-1.0"]
     return result
 
 
