@@ -4,6 +4,10 @@
 #       Nixery's manifest-output.json for an image of bash and curl;
 #   nix-build -A image --argstr packages '["hello"]'
 #       the same kind of image as a `docker load` archive;
+#   nix-build -A stream --argstr packages '["hello"]' && ./result | docker load
+#       an executable writing that archive to stdout (no tarball in the store);
+#   nix-build -A push && ./result/bin/push MANIFEST-OUTPUT docker://HOST/NAME:TAG
+#       pushes a buildImage result with skopeo;
 #   nix-build -A group-layers
 #       the layering engine's command;
 #   nix-build -A nixery-build-image
@@ -19,7 +23,7 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image;
+  inherit (toolkit) buildImage image stream push;
   group-layers = toolkit.groupLayers;
   nixery-build-image = toolkit.wrapper;
 }

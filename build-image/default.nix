@@ -5,6 +5,10 @@
 #   buildImage   Nixery's manifest-output.json for the image the arguments
 #                describe (see ./build-image.nix);
 #   image        the same image as a `docker load` archive;
+#   stream       an executable writing that archive to stdout (nothing of the
+#                image in the store but the layers' digests);
+#   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
+#                of a buildImage result to a registry;
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
 #                to build an image at run time: it passes its arguments
 #                (--argstr name ..., --argstr packages '[...]',
@@ -17,6 +21,8 @@
   # The package set that builds the tools (the engine, tar, jq, ...) and,
   # unless `pkgSource` names another one, provides the image's packages.
   pkgs ? import <nixpkgs> { },
+  # The package set of the image builders' tools (see build-image.nix).
+  tools ? null,
   # The project's source tree (the folder with setup.py and group_layers/):
   # a path, or a string when a run-time `nix-build --argstr self ...` gives it.
   self ? ../.,
@@ -32,6 +38,8 @@
   extraCommands ? null,
   uid ? null,
   gid ? null,
+  compression ? null,
+  groupAtBuildTime ? null,
 }@args:
 
 let
@@ -141,7 +149,22 @@ rec {
     }
   );
 
-  inherit (buildImage) image;
+  inherit (buildImage) image stream;
+
+  push =
+    let
+      toolSet = if tools != null then tools else pkgs;
+    in
+    pkgs.writeShellScriptBin "push" ''
+      export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
+      ${toolSet.python3}/bin/python3 -B ${
+        builtins.path {
+          name = "group-layers-image-tools";
+          path = ./imagetools;
+          filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
+        }
+      }/main.py push "$@"
+    '';
 
   wrapper = pkgs.writeShellScriptBin "nixery-build-image" ''
     exec ${pkgs.nix}/bin/nix-build \
