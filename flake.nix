@@ -3,12 +3,15 @@
 #   nix run . -- bash curl           an image of bash and curl (docker load archive)
 #   nix run .#group-layers -- --help the layering engine
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
+#   nix run .#push -- ./result docker://host/name:tag
+#                                    push a buildImage result with skopeo
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, default}
-#   apps.<system>.{group-layers, build-image, default = build-image}
-#   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
-#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage
+#   packages.<system>.{group-layers, nixery-build-image, push, default}
+#   apps.<system>.{group-layers, build-image, push, default = build-image}
+#   lib.<system>.{buildImage, image, stream}   build-image/build-image.nix's arguments
+#   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
+#                                      pkgs.streamGroupLayeredImage
 #   nixosModules.default               ./nixos/module.nix
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
@@ -33,6 +36,16 @@
       # The toolkit (build-image/default.nix) for one package set. `self` is
       # left to its default there, this flake's source.
       toolkitFor = pkgs: args: import ./build-image (args // { inherit pkgs; });
+      # build-image.nix's result for the overlay's package set.
+      buildWith =
+        final: args:
+        import ./build-image/build-image.nix (
+          args
+          // {
+            pkgs = final;
+            groupLayers = final.group-layers;
+          }
+        );
       pkgsFor = system: nixpkgs.legacyPackages.${system};
 
       # `nix run . -- PKG...`: nix-build of this flake's build-image/ against
@@ -69,6 +82,7 @@
         rec {
           group-layers = toolkit.groupLayers;
           nixery-build-image = toolkit.wrapper;
+          inherit (toolkit) push;
           default = group-layers;
         }
       );
@@ -82,15 +96,21 @@
           type = "app";
           program = "${buildImageApp system}/bin/build-image";
         };
+        push = {
+          type = "app";
+          program = "${self.packages.${system}.push}/bin/push";
+        };
         default = build-image;
       });
 
-      # buildImage: Nixery's manifest-output.json (with .image and .layers);
-      # image: the `docker load` archive. Arguments: those of
-      # build-image/build-image.nix (packages, contents, maxLayers, config, ...).
+      # buildImage: Nixery's manifest-output.json (with .image, .stream and
+      # .layers); image: the `docker load` archive; stream: the executable
+      # writing it to stdout. Arguments: those of build-image/build-image.nix
+      # (packages, contents, maxLayers, config, compression, tools, ...).
       lib = forAllSystems (system: rec {
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
+        stream = args: (buildImage args).stream;
       });
 
       overlays.default = final: prev: {
@@ -99,18 +119,10 @@
         # layers are grouped by group-layers; build-image.nix's arguments
         # (packages by name, contents as derivations, maxLayers, config, ...).
         # The Nixery manifest is its `manifestOutput` attribute.
-        buildGroupLayeredImage =
-          args:
-          let
-            built = import ./build-image/build-image.nix (
-              args
-              // {
-                pkgs = final;
-                groupLayers = final.group-layers;
-              }
-            );
-          in
-          built.image // { manifestOutput = built; };
+        buildGroupLayeredImage = args: (buildWith final args).image // { manifestOutput = buildWith final args; };
+        # Like dockerTools.streamLayeredImage: an executable that writes the
+        # archive to stdout (`./result | docker load`); no tarball in the store.
+        streamGroupLayeredImage = args: (buildWith final args).stream // { manifestOutput = buildWith final args; };
       };
 
       nixosModules.default = import ./nixos/module.nix;

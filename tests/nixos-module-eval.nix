@@ -31,7 +31,8 @@ let
     else if t == "override" || t == "order" then
       resolve v.content
     else if builtins.isAttrs v && !lib.isDerivation v then
-      builtins.mapAttrs (_: resolve) v
+      # an attribute whose mkIf is false is no definition
+      builtins.mapAttrs (_: resolve) (lib.filterAttrs (_: x: !((x._type or null) == "if" && !x.condition)) v)
     else
       v;
 
@@ -53,6 +54,10 @@ let
         config.Cmd = [ "/bin/hello" ];
       };
       builtImages = produced.virtualisation.group-layers.builtImages;
+      builtStreams = produced.virtualisation.group-layers.builtStreams;
+      # imageStream is tested with the real module system, in
+      # tests/test_nixos_stream.py.
+      loadWith = "imageFile";
     };
   };
 
