@@ -52,7 +52,7 @@ else
   case "$compression" in
   none) name=layer.tar; compress=(cat) ;;
   gzip) name=layer.tar.gz; compress=(gzip -n -6 -c) ;;
-  zstd) name=layer.tar.zst; compress=(zstd -q -c -6 -T1) ;;
+  zstd) name=layer.tar.zst; compress=(zstd -q -c -3 -T1) ;;
   *) echo "layer.sh: unknown compression '$compression'" >&2; exit 2 ;;
   esac
   blob="\"$name\""

@@ -267,3 +267,23 @@ def test_layer_builds_under_parallel_load_are_not_killed(nix_env):
     log = "".join(r.stderr for r in results)
     assert "signal 9" not in log and all(r.returncode == 0 for r in results), log[-3000:]
     assert log.count("building '/nix/store/") >= total and log.count("-layer-load") >= total
+
+
+# The benchmark --------------------------------------------------------------------
+
+
+def test_delivery_benchmark_measures_every_mode(nix_env):
+    """A tiny run of benchmarks/delivery.py: every mode and the bump get a
+    row, and the stream adds far less to the store than the archive."""
+    process = subprocess.run(["python3", "-m", "benchmarks.delivery", "--size", "2", "--packages", "4"],
+                             cwd=REPO, env=nix_env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in process.stdout.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    added = {mode: float(line.split("|")[4].split("(")[1].rstrip("x) ")) for (mode, _), line in rows.items()
+             if line.count("|") == 6 and mode != "mode"}
+    assert set(added) == {"stream", "image (archive)", "registry, none", "registry, gzip", "registry, zstd",
+                          "stream, groupAtBuildTime"}
+    assert added["stream"] < 0.05 < added["image (archive)"]
+    bump = [key for key in rows if key[0] in ("stream", "registry, none") and "bumped" in key[1] or "pinned" in key[1]]
+    assert len(bump) == 4
