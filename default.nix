@@ -8,10 +8,14 @@
 #       an executable writing that archive to stdout (no tarball in the store);
 #   nix-build -A push && ./result/bin/push MANIFEST-OUTPUT docker://HOST/NAME:TAG
 #       pushes a buildImage result with skopeo;
+#   nix-build -A popularity --argstr packages '["hello","python3"]'
+#       popularity data (for `popularity`) of those packages' closures;
 #   nix-build -A group-layers
 #       the layering engine's command;
 #   nix-build -A nixery-build-image
-#       the command a Nixery-style server runs to build images.
+#       the command a Nixery-style server runs to build images;
+#   nix-build -A registry
+#       that server: group-layers-registry (README, "Registry").
 #
 # All arguments (pkgs, and those of build-image/build-image.nix: name,
 # packages, contents, maxLayers, config, ...) are those of
@@ -23,7 +27,8 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image stream push;
-  group-layers = toolkit.groupLayers;
+  inherit (toolkit) buildImage image stream push popularity;
+  group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
+  inherit (toolkit) registry;
 }

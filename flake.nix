@@ -5,14 +5,17 @@
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
 #   nix run .#push -- ./result docker://host/name:tag
 #                                    push a buildImage result with skopeo
+#   nix run .#registry -- --storage DIR   a registry that builds images on demand
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, push, default}
-#   apps.<system>.{group-layers, build-image, push, default = build-image}
+#   packages.<system>.{group-layers, nixery-build-image, push, registry, default}
+#   apps.<system>.{group-layers, build-image, push, registry, default = build-image}
 #   lib.<system>.{buildImage, image, stream}   build-image/build-image.nix's arguments
+#   lib.<system>.popularity            popularity data of packages' closures
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
-#                                      pkgs.streamGroupLayeredImage
-#   nixosModules.default               ./nixos/module.nix
+#                                      pkgs.streamGroupLayeredImage, pkgs.groupLayersPopularity
+#   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
+#   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
 #   checks.<system>                    the engine on a tiny graph; an image of hello
 #                                      (x86_64-linux only, see below)
 #
@@ -43,7 +46,7 @@
           args
           // {
             pkgs = final;
-            groupLayers = final.group-layers;
+            inherit (toolkitFor final { }) groupLayers;
           }
         );
       pkgsFor = system: nixpkgs.legacyPackages.${system};
@@ -80,9 +83,9 @@
           toolkit = toolkitFor (pkgsFor system) { };
         in
         rec {
-          group-layers = toolkit.groupLayers;
+          group-layers = toolkit.groupLayersWithCache;
           nixery-build-image = toolkit.wrapper;
-          inherit (toolkit) push;
+          inherit (toolkit) push registry;
           default = group-layers;
         }
       );
@@ -100,6 +103,10 @@
           type = "app";
           program = "${self.packages.${system}.push}/bin/push";
         };
+        registry = {
+          type = "app";
+          program = "${self.packages.${system}.registry}/bin/group-layers-registry";
+        };
         default = build-image;
       });
 
@@ -107,14 +114,17 @@
       # .layers); image: the `docker load` archive; stream: the executable
       # writing it to stdout. Arguments: those of build-image/build-image.nix
       # (packages, contents, maxLayers, config, compression, tools, ...).
+      # popularity: the popularity file of the packages' closures (arguments
+      # packages and contents), for the `popularity` argument of the others.
       lib = forAllSystems (system: rec {
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
         stream = args: (buildImage args).stream;
+        popularity = args: (toolkitFor (pkgsFor system) args).popularity;
       });
 
       overlays.default = final: prev: {
-        group-layers = (toolkitFor final { }).groupLayers;
+        group-layers = (toolkitFor final { }).groupLayersWithCache;
         # Like dockerTools.buildLayeredImage, a `docker load` archive, but the
         # layers are grouped by group-layers; build-image.nix's arguments
         # (packages by name, contents as derivations, maxLayers, config, ...).
@@ -123,9 +133,18 @@
         # Like dockerTools.streamLayeredImage: an executable that writes the
         # archive to stdout (`./result | docker load`); no tarball in the store.
         streamGroupLayeredImage = args: (buildWith final args).stream // { manifestOutput = buildWith final args; };
+        # Popularity data of packages' closures for `popularity` above:
+        # groupLayersPopularity { packages = [ "bash" ... ]; contents = [ ... ]; }
+        groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
-      nixosModules.default = import ./nixos/module.nix;
+      nixosModules.default = {
+        imports = [
+          ./nixos/module.nix
+          ./nixos/registry.nix
+        ];
+      };
+      nixosModules.registry = import ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:

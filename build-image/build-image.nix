@@ -70,8 +70,10 @@
   # "path!<dir>" (a nixpkgs folder). Default: `pkgs`, so nothing is
   # downloaded and images work offline and inside NixOS configurations.
   pkgSource ? null,
-  # Popularity data for the engine (Nixery's format: package name -> count):
-  # a path, a derivation, or a file name as a string (as --argstr gives it).
+  # Popularity data for the engine (Nixery's format: package name -> count,
+  # as `group-layers popcount` or `nix-build -A popularity` make it): a path,
+  # a derivation, { url; hash; } (fetched with pkgs.fetchurl), or an absolute
+  # file name as a string (as --argstr gives it); see ./popularity.nix.
   # Default: none; nothing is downloaded.
   popularity ? null,
   # The image's runtime configuration (Cmd, Entrypoint, Env, WorkingDir, User,
@@ -104,7 +106,6 @@ let
   inherit (builtins)
     appendContext
     fromJSON
-    hasContext
     toJSON
     ;
 
@@ -202,8 +203,7 @@ let
 
   # Layer grouping ----------------------------------------------------------
 
-  popularityFile =
-    if builtins.isString popularity && !hasContext popularity then /. + popularity else popularity;
+  popularityFile = (import ./popularity.nix { inherit pkgs groupLayers; }).file popularity;
 
   # The engine's command line; it writes groups.json, the engine's answer:
   # [ { contents = [ "/nix/store/..." ... ]; name = "<head's name>"; ... } ... ],
@@ -213,7 +213,7 @@ let
     # names it in $NIX_ATTRS_JSON_FILE.
     ${groupLayers}/bin/group-layers \
       --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
-      ${lib.optionalString (popularity != null) "--pop ${popularityFile}"} \
+      ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
       --budget ${toString layerBudget} \
       --out groups.json
   '';

@@ -1,7 +1,9 @@
 # Entry point of the Nix half: builds the `group-layers` engine from this
 # project's source and hands it to ./build-image.nix. It gives
 #
-#   groupLayers  the engine (a Python application);
+#   groupLayers  the engine (a Python application), as image builds run it;
+#   groupLayersWithCache
+#                the same with aiohttp, for `popcount --cache http(s)://`;
 #   buildImage   Nixery's manifest-output.json for the image the arguments
 #                describe (see ./build-image.nix);
 #   image        the same image as a `docker load` archive;
@@ -9,11 +11,15 @@
 #                image in the store but the layers' digests);
 #   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
 #                of a buildImage result to a registry;
+#   popularity   the popularity file of the requested packages' closures
+#                (see ./popularity.nix);
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
 #                to build an image at run time: it passes its arguments
 #                (--argstr name ..., --argstr packages '[...]',
 #                --argstr pkgSource ...) to a nix-build of `buildImage` here
-#                and prints the path of manifest-output.json.
+#                and prints the path of manifest-output.json;
+#   registry     `group-layers-registry`, a registry server that builds
+#                images on demand with that wrapper (./registry.nix).
 #
 # Every argument of build-image.nix can be given here too; null means "its
 # default there".
@@ -124,23 +130,49 @@ let
       );
     in
     if found == null then throw "group_layers/__init__.py sets no __version__" else builtins.head found;
-in
-rec {
-  groupLayers = pkgs.python3Packages.buildPythonApplication {
+
+  # This project's Python package built from `source`: the engine, and with
+  # `extraDependencies` (aiohttp) the command for people and the registry.
+  pythonApplication =
+    {
+      extraDependencies ? [ ],
+      ...
+    }@attrs:
+    pkgs.python3Packages.buildPythonApplication (
+      {
+        inherit version;
+        src = source;
+        pyproject = true;
+        build-system = [ pkgs.python3Packages.setuptools ];
+        dependencies =
+          with pkgs.python3Packages;
+          [
+            networkx
+            jsonschema
+          ]
+          ++ extraDependencies;
+      }
+      // removeAttrs attrs [ "extraDependencies" ]
+    );
+  engineAttrs = {
     pname = "group-layers";
-    inherit version;
-    src = source;
-    pyproject = true;
-    build-system = [ pkgs.python3Packages.setuptools ];
-    dependencies = with pkgs.python3Packages; [
-      networkx
-      jsonschema
-    ];
     meta = {
       description = "Decide which Nix store paths go into which container image layer";
       mainProgram = "group-layers";
     };
   };
+in
+rec {
+  popularityTools = import ./popularity.nix { inherit pkgs groupLayers; };
+
+  # The engine that image builds run: networkx and jsonschema only.
+  groupLayers = pythonApplication engineAttrs;
+  # The command for people (`nix-build -A group-layers`, the flake's package,
+  # the overlay's pkgs.group-layers, the NixOS module): the same engine with
+  # the `cache` extra, aiohttp, so that `popcount --cache http(s)://...` works.
+  groupLayersWithCache = pythonApplication (
+    engineAttrs // { extraDependencies = [ pkgs.python3Packages.aiohttp ]; }
+  );
 
   buildImage = import ./build-image.nix (
     lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" ])
@@ -166,11 +198,23 @@ rec {
       }/main.py push "$@"
     '';
 
+  # The popularity file of the closures of the image's roots (the packages
+  # and contents asked for), made by the engine: `nix-build -A popularity`.
+  popularity = popularityTools.count buildImage.contents;
+
+  # A `popularity` given here is the wrapper's default; a caller's
+  # `--arg(str) popularity` comes later and wins.
   wrapper = pkgs.writeShellScriptBin "nixery-build-image" ''
     exec ${pkgs.nix}/bin/nix-build \
       --show-trace \
+      ${lib.optionalString (args.popularity or null != null)
+        "--arg popularity 'builtins.storePath ${popularityTools.file args.popularity}'"} \
       --no-out-link "$@" \
       --argstr self ${source} \
       -A buildImage ${./.}
   '';
+
+  registry = import ./registry.nix {
+    inherit pkgs pythonApplication wrapper;
+  };
 }

@@ -18,10 +18,10 @@ import os
 import sys
 import tempfile
 import traceback
-from collections import Counter
 
 from . import __version__, validate
 from .graph import package_name
+from .popcount import Tally
 from .strategies import DEFAULT, STRATEGIES
 from .validate import BadInput
 
@@ -56,26 +56,67 @@ def _layers_parser():
 
 def _popcount_parser():
     parser = _Parser(prog="group-layers popcount", allow_abbrev=False,
-                     description="For each package name, count how many of the graphs' roots "
-                                 "have it in their closure (a root in several graphs counts "
-                                 "once); write popularity data in Nixery's format.")
-    parser.add_argument("graphs", nargs="+", metavar="GRAPH",
-                        help="graph files, in any shape --graph takes")
-    parser.add_argument("--out", "-out", default="-", metavar="FILE",
-                        help="where to write it (default: stdout)")
+                     usage="group-layers popcount GRAPH... [--out FILE]\n"
+                           "       group-layers popcount --cache URL --paths FILE [--out FILE] "
+                           "[--jobs N] [--state DIR] [--timeout SECONDS]",
+                     description="For each package name, count how many roots have it in their "
+                                 "closure (a root given twice counts once); write popularity data "
+                                 "in Nixery's format. The roots are those of the GRAPH files, or "
+                                 "with --cache the store paths in --paths, whose closures are read "
+                                 "from the .narinfo files of a Nix binary cache.")
+    option = parser.add_argument
+    option("graphs", nargs="*", metavar="GRAPH", help="graph files, in any shape --graph takes")
+    option("--out", "-out", default="-", metavar="FILE", help="where to write it (default: stdout)")
+    cache = parser.add_argument_group("from a binary cache (needs the `cache` extra for http)")
+    option = cache.add_argument
+    option("--cache", "-cache", metavar="URL",
+           help="a Nix binary cache: http://, https:// or file://")
+    option("--paths", "-paths", metavar="FILE",
+           help="the root store paths, one a line: plain, .xz or .gz (a channel's "
+                "store-paths.xz); - for stdin")
+    option("--jobs", "-jobs", type=int, default=16, metavar="N",
+           help="most requests in flight (default: %(default)s)")
+    option("--state", "-state", metavar="DIR",
+           help="keep the narinfos fetched in DIR, so that a rerun fetches only new paths")
+    option("--timeout", "-timeout", type=float, default=30.0, metavar="SECONDS",
+           help="give up on one request after this long and retry it (default: %(default)s)")
     return parser
+
+
+def _popcount_args(argv):
+    """popcount's arguments, checked: GRAPH files or --cache, not both."""
+    args = _popcount_parser().parse_args(argv)
+    if args.cache is None:
+        extra = [f"--{o}" for o in ("paths", "state") if getattr(args, o) is not None]
+        if extra:
+            raise BadInput("arguments", "", f"{', '.join(extra)} only go with --cache")
+        if not args.graphs:
+            raise BadInput("arguments", "", "give GRAPH files, or --cache URL --paths FILE")
+    elif args.graphs:
+        raise BadInput("arguments", "", "give GRAPH files or --cache, not both")
+    elif args.paths is None:
+        raise BadInput("arguments", "", "--cache needs --paths FILE")
+    elif args.jobs < 1:
+        raise BadInput("--jobs", "", f"{args.jobs} is not a positive number of requests")
+    elif not args.timeout > 0:
+        raise BadInput("--timeout", "", f"{args.timeout} is not a positive number of seconds")
+    return args
+
+
+def read_bytes(name):
+    """The bytes of file ``name`` (``-``: stdin); unreadable: :class:`BadInput`."""
+    try:
+        if name == "-":
+            return sys.stdin.buffer.read()
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BadInput(name, "", e.strerror) from None
 
 
 def _read_json(name):
     """The parsed JSON document in file ``name`` (``-``: stdin)."""
-    try:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(name, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        raise BadInput(name, "", e.strerror) from None
+    data = read_bytes(name)
     try:
         return json.loads(data, parse_constant=_not_json)
     except ValueError as e:
@@ -179,29 +220,20 @@ def _layers(argv):
     _write(args.out, render())
 
 
-def _closure(graph, root):
-    """The indices of the paths in the closure of ``root``."""
-    seen, stack = {root}, [root]
-    while stack:
-        for r in graph.refs[stack.pop()]:
-            if r not in seen:
-                seen.add(r)
-                stack.append(r)
-    return seen
-
-
 def _popcount(argv):
-    args = _popcount_parser().parse_args(argv)
-    counts, counted = Counter(), set()
+    args = _popcount_args(argv)
+    if args.cache is not None:
+        from . import popcount_cache
+
+        _write(args.out, popcount_cache.popularity(args).render())
+        return
+    tally = Tally()
     for file in args.graphs:
         graph = validate.graph(_read_json(file), file)
         names = graph.names
         for root in graph.roots:
-            if graph.paths[root] in counted:
-                continue
-            counted.add(graph.paths[root])
-            counts.update({names[i] for i in _closure(graph, root)})
-    _write(args.out, json.dumps(dict(sorted(counts.items())), indent=0) + "\n")
+            tally.add(graph.paths[root], names, graph.refs, root)
+    _write(args.out, tally.render())
 
 
 def main(argv=None):

@@ -154,6 +154,8 @@ class _Compiler:
     @staticmethod
     def number(schema, strict):
         minimum = schema["minimum"]
+        if strict is _is_integer:  # the common case, in one call
+            return lambda x: (type(x) is int or type(x) is float and x.is_integer()) and x >= minimum
         if strict:
             return lambda x: strict(x) and x >= minimum
         return lambda x: not _is_number(x) or x >= minimum

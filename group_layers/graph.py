@@ -15,7 +15,10 @@ index tuples without the self-reference.  Strategies rely on that to be
 deterministic.
 """
 
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain
 
 
 def package_name(path):
@@ -30,14 +33,16 @@ class Graph:
 
     ``paths`` is sorted; every other sequence is indexed like it.
     ``refs[i]`` are the indices path ``i`` references (itself excluded).
-    ``roots`` are the requested paths, sorted.
+    ``roots`` are the requested paths, sorted.  ``given_closure_size`` is
+    the document's ``closureSize`` of every path, or None when some are
+    missing: then :attr:`closure_size` computes them all, when first asked.
     """
 
     paths: tuple
     nar_size: tuple
-    closure_size: tuple
     refs: tuple
     roots: tuple
+    given_closure_size: tuple = None
 
     def __len__(self):
         return len(self.paths)
@@ -46,71 +51,154 @@ class Graph:
     def names(self):
         return [package_name(p) for p in self.paths]
 
-    @classmethod
-    def build(cls, entries, roots):
-        """Build from ``{path: (narSize, closureSize or None, [references])}``.
+    @cached_property
+    def closure_size(self):
+        """Sum of narSize over each path's closure, as Nix's ``closureSize``."""
+        if self.given_closure_size is not None:
+            return self.given_closure_size
+        return tuple(closure_sizes(self.nar_size, self.refs, self.referrers_first))
 
-        A missing closure size is computed from the graph.
-        """
-        paths = tuple(sorted(entries))
-        index = {p: i for i, p in enumerate(paths)}
-        refs = tuple(
-            tuple(sorted({index[r] for r in entries[p][2] if r != p})) for p in paths
-        )
-        nar = tuple(entries[p][0] for p in paths)
-        closure = tuple(entries[p][1] for p in paths)
-        if any(c is None for c in closure):
-            closure = tuple(_closure_sizes(nar, refs))
-        return cls(paths, nar, closure, refs, tuple(sorted(index[r] for r in set(roots))))
+    @cached_property
+    def referrers_first(self):
+        """Indices with every path before all the paths it references; shorter
+        than the graph when references make a cycle (``validate`` rejects those)."""
+        return _referrers_first(self.refs)
 
     def topological_order(self):
         """Indices with every path after all the paths it references."""
-        order, state = [], [0] * len(self.paths)
-        for start in range(len(self.paths)):
-            if state[start]:
-                continue
-            stack = [(start, iter(self.refs[start]))]
-            state[start] = 1
-            while stack:
-                node, children = stack[-1]
-                for child in children:
-                    if not state[child]:
-                        state[child] = 1
-                        stack.append((child, iter(self.refs[child])))
-                        break
-                else:
-                    stack.pop()
-                    order.append(node)
-        return order
+        return self.referrers_first[::-1]
+
+    @classmethod
+    def build(cls, entries, roots=None):
+        """Build from ``{path: (narSize, closureSize or None, [references])}``;
+        ``roots`` None: the paths no other path references.  A reference or
+        root that is not a path of ``entries`` raises KeyError."""
+        paths = sorted(entries)
+        position = dict(zip(paths, range(len(paths)))).__getitem__
+        values = list(map(entries.__getitem__, paths))
+        refs = []
+        for i, (_, _, references) in enumerate(values):
+            targets = set(map(position, references))
+            targets.discard(i)
+            refs.append(tuple(sorted(targets)))
+        if roots is None:
+            roots = set(range(len(paths))).difference(chain.from_iterable(refs))
+        else:
+            roots = set(map(position, roots))
+        nar = tuple([v[0] for v in values])
+        closure = tuple([v[1] for v in values])
+        if None in closure:
+            closure = None
+        return cls(tuple(paths), nar, tuple(refs), tuple(sorted(roots)), closure)
 
     def user_counts(self):
         """For each path, how many other paths of the graph have it in their
         closure: the popularity it would have if the graph were the package set."""
         users = [0] * len(self.paths)
-        for i in reversed(self.topological_order()):  # referrers first
+        for i in self.referrers_first:
             for r in self.refs[i]:
                 users[r] |= users[i] | (1 << i)
         return [u.bit_count() for u in users]
 
 
-def _closure_sizes(nar, refs):
-    """Sum of narSize over each path's closure (bitsets as Python ints)."""
+def _referrers_first(refs):
+    """Kahn's algorithm: a path is ready once all its referrers are placed."""
+    users = [0] * len(refs)
+    for i, count in Counter(chain.from_iterable(refs)).items():
+        users[i] = count
+    ready = [i for i, count in enumerate(users) if not count]
+    for node in ready:
+        for r in refs[node]:
+            users[r] -= 1
+            if not users[r]:
+                ready.append(r)
+    return ready
+
+
+def closure_sizes(nar, refs, referrers_first=None):
+    """Each path's closure size (sum of narSize over its closure), exactly.
+
+    Nix's definition needs the union of the closures below a path, not their
+    sum: paths reached along two routes count once.  Sums suffice for the part
+    of a closure that is a tree, so only the paths with several referrers,
+    the *shared* ones, are ever kept in sets:
+
+    * ``own[x]``: narSize of ``x`` and of everything below ``x`` that only
+      ``x`` leads to (references with ``x`` as their one referrer, and theirs);
+      a path ``z`` in the closure of ``x`` belongs to the ``own`` of the first
+      path with other than one referrer met going up from ``z`` by the one
+      referrer: that is ``x`` itself, or a shared path in the closure of ``x``;
+    * ``shared[x]``: the shared paths of the closure of ``x`` (``x`` excluded),
+      the union of its references' ``shared`` sets and those references that
+      are shared themselves;
+    * closure size of ``x`` = ``own[x]`` + the ``own`` of each path of
+      ``shared[x]``.
+
+    A set lives only while a referrer still needs it; a path starts from the
+    largest of its references' sets (taken over, not copied, from the last
+    referrer it has) and adds only what the others bring that is new.  A
+    chain, a star or a tree therefore costs linear time and keeps no set; a
+    real package graph costs what its shared paths' closures hold (about
+    16 million set elements for the 200,000-path random graph of
+    ``benchmarks/scale.py``, done by CPython's set operations).
+    """
     n = len(nar)
-    graph = Graph(tuple(range(n)), nar, nar, refs, ())
-    closure = [0] * n
-    for i in graph.topological_order():
-        bits = 1 << i
-        for r in refs[i]:
-            bits |= closure[r]
-        closure[i] = bits
-    return [sum(nar[j] for j in _bits(c)) for c in closure]
-
-
-def _bits(mask):
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
+    order = _referrers_first(refs) if referrers_first is None else referrers_first
+    users = [0] * n
+    for i, count in Counter(chain.from_iterable(refs)).items():
+        users[i] = count
+    own = list(nar)
+    for x in order[::-1]:  # references first
+        for r in refs[x]:
+            if users[r] == 1:
+                own[x] += own[r]
+    # kept[x]: shared[x], plus x when x is shared itself (what referrers use);
+    # kept_weight[x]: its summed own; alias[x]: kept[x] is also another's.
+    size, kept, kept_weight = [0] * n, [None] * n, [0] * n
+    alias, left = [False] * n, users[:]  # left: referrers still to come
+    weight = own.__getitem__
+    empty = frozenset()
+    for x in order[::-1]:
+        rs = refs[x]
+        if not rs:
+            base, base_weight, extra, big = empty, 0, empty, None
+        elif len(rs) == 1:
+            big = rs[0]
+            base, base_weight, extra = kept[big], kept_weight[big], empty
+        else:
+            sets = [kept[r] for r in rs]
+            lengths = list(map(len, sets))
+            at = lengths.index(max(lengths))
+            big, base = rs[at], sets[at]
+            del sets[at]
+            if len(sets) == 1:
+                extra = sets[0] - base
+            else:
+                extra = set().union(*sets)
+                extra -= base
+            base_weight = kept_weight[big] + sum(map(weight, extra))
+        size[x] = own[x] + base_weight
+        if users[x]:
+            mine = users[x] > 1
+            if not extra and not mine:
+                kept[x] = base  # the very same set: never changed from now on
+                if big is not None:
+                    alias[x] = alias[big] = True
+            else:
+                if big is not None and left[big] == 1 and not alias[big] and type(base) is set:
+                    kept[big] = None  # taken over
+                else:
+                    base = set(base)
+                base |= extra
+                if mine:
+                    base.add(x)
+                kept[x] = base
+            kept_weight[x] = base_weight + (own[x] if mine else 0)
+        for r in rs:
+            left[r] -= 1
+            if not left[r]:
+                kept[r] = None
+    return size
 
 
 def shape(doc):
@@ -134,8 +222,7 @@ def from_document(doc):
         return Graph.build(entries, doc["exportReferencesGraph"]["graph"])
     items = doc.items() if isinstance(doc, dict) else ((e["path"], e) for e in doc)
     entries = {
-        path: (e["narSize"], e.get("closureSize"), e.get("references", []))
+        path: (e["narSize"], e.get("closureSize"), e.get("references", ()))
         for path, e in items
     }
-    referenced = {r for p, (_, _, refs) in entries.items() for r in refs if r != p}
-    return Graph.build(entries, [p for p in entries if p not in referenced])
+    return Graph.build(entries)

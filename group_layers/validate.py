@@ -32,9 +32,7 @@ the schema file.
 """
 
 import json
-from collections import Counter
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
 from .fastschema import compile_schema
@@ -128,18 +126,17 @@ def graph(doc, file):
             if _facts(entries[i]) != _facts(entries[j]):
                 raise BadInput(file, pointer(*keys(i)),
                                f"disagrees with {pointer(*keys(j))}, another entry for {path}")
-    if not index.keys() >= set().union(*(e["references"] for e in entries)):
+    try:
+        result = from_document(doc)
+    except KeyError:  # a reference or a root that is not in the graph: which?
         for i, entry in enumerate(entries):
             for j, reference in enumerate(entry["references"]):
                 if reference not in index:
                     raise BadInput(file, pointer(*keys(i), "references", j),
-                                   f"{reference} is not in the graph")
-    if not index.keys() >= set(roots):
+                                   f"{reference} is not in the graph") from None
         j = next(j for j, root in enumerate(roots) if root not in index)
         raise BadInput(file, pointer("exportReferencesGraph", "graph", j),
-                       f"root {roots[j]} is not in the graph")
-
-    result = from_document(doc)
+                       f"root {roots[j]} is not in the graph") from None
     _check_acyclic(result, lambda path: (keys(index[path]), entries[index[path]]), file)
     return result
 
@@ -150,27 +147,28 @@ def _facts(entry):
 
 
 def _check_acyclic(result, entry_of, file):
-    """Kahn's algorithm; on a cycle, name a reference that closes it
-    (``entry_of(path)``: the pointer parts and the entry of ``path``)."""
-    users = [0] * len(result)
-    for i, count in Counter(chain.from_iterable(result.refs)).items():
-        users[i] = count
-    ready = [i for i, count in enumerate(users) if not count]
-    for node in ready:
-        for r in result.refs[node]:
-            users[r] -= 1
-            if not users[r]:
-                ready.append(r)
-    if len(ready) == len(result):
+    """On a cycle (Kahn's order of :class:`Graph` is short), name a reference
+    that closes it (``entry_of(path)``: the pointer parts and the entry of ``path``)."""
+    if len(result.referrers_first) == len(result):
         return
-    # Left: the cycles, and what they reference.  Drop the latter, then
+    # Left: the cycles, what they reference, and what references them.  Drop
+    # what leads to no cycle (Kahn's algorithm again, references first), then
     # walk references among the rest until a path comes back.
-    stuck = {i for i, count in enumerate(users) if count}
-    while True:
-        free = [i for i in stuck if not stuck.intersection(result.refs[i])]
-        if not free:
-            break
-        stuck.difference_update(free)
+    stuck = set(range(len(result))).difference(result.referrers_first)
+    referrers = {i: [] for i in stuck}
+    pending = {}
+    for i in stuck:
+        targets = [r for r in result.refs[i] if r in stuck]
+        pending[i] = len(targets)
+        for r in targets:
+            referrers[r].append(i)
+    free = [i for i in stuck if not pending[i]]
+    for node in free:
+        stuck.discard(node)
+        for i in referrers[node]:
+            pending[i] -= 1
+            if not pending[i]:
+                free.append(i)
     node, seen = min(stuck), {}
     while node not in seen:
         seen[node] = len(seen)

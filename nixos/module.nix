@@ -8,6 +8,8 @@
 #     config.Cmd = [ "/bin/my-app" ];
 #   };
 #   virtualisation.oci-containers.containers.web = { ... };  # no image needed
+#   virtualisation.group-layers.popularity = ./popularity.json;  # every image's
+#                                          # default; images.<name>.popularity overrides
 #
 # Every image is built with the system (system.extraDependencies). With
 # wireOciContainers (the default), a container of virtualisation.oci-containers
@@ -35,6 +37,9 @@ let
     inherit pkgs;
     self = ../.;
   };
+
+  # A path, a derivation (both are `path` here), or { url; hash; } to fetch.
+  popularityType = types.nullOr (types.either types.path (types.attrsOf types.str));
 
   imageOptions =
     { name, ... }:
@@ -66,6 +71,12 @@ let
           default = 96;
           description = "Most layers in the image, the customisation layer included.";
         };
+        popularity = mkOption {
+          type = popularityType;
+          default = cfg.popularity;
+          defaultText = lib.literalExpression "config.virtualisation.group-layers.popularity";
+          description = "This image's popularity data; null: none.";
+        };
         config = mkOption {
           type = types.attrsOf types.anything;
           default = { };
@@ -86,6 +97,7 @@ let
         packages
         contents
         maxLayers
+        popularity
         config
         ;
     };
@@ -105,12 +117,25 @@ in
       enable = lib.mkEnableOption "the group-layers command (container image layer grouping)";
       package = mkOption {
         type = types.package;
-        default = toolkit.groupLayers;
+        default = toolkit.groupLayersWithCache;
         description = "The group-layers package.";
       };
     };
 
     virtualisation.group-layers = {
+      popularity = mkOption {
+        type = popularityType;
+        default = null;
+        example = lib.literalExpression ''{ url = "https://example.org/popularity.json"; hash = "sha256-..."; }'';
+        description = ''
+          Popularity data (package name -> count, as `group-layers popcount`
+          or the flake's lib.<system>.popularity make it) for every image, the
+          default of images.<name>.popularity: a path, a derivation, or
+          { url; hash; } fetched at build time. Null: none. Layers shared
+          between images depend on it: with the popularity of the whole
+          package set, a path gets the same layer in every image.
+        '';
+      };
       images = mkOption {
         type = types.attrsOf (types.submodule imageOptions);
         default = { };

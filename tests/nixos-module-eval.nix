@@ -45,12 +45,14 @@ let
     };
     virtualisation.group-layers = {
       wireOciContainers = wire;
+      popularity = null;
       images.web = {
         name = "web";
         tag = "v1";
         packages = [ "hello" ];
         contents = [ ];
         maxLayers = 3;
+        popularity = null;
         config.Cmd = [ "/bin/hello" ];
       };
       builtImages = produced.virtualisation.group-layers.builtImages;

@@ -101,12 +101,13 @@ def _skopeo_config(archive, env):
 def test_flake_show_lists_the_outputs(nix, flake):
     shown = json.loads(nix("flake show --json"))
     for system in ("x86_64-linux", "aarch64-linux"):
-        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "push", "default"}
-        assert set(shown["apps"][system]) == {"group-layers", "build-image", "push", "default"}
+        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "push", "registry",
+                                                  "default"}
+        assert set(shown["apps"][system]) == {"group-layers", "build-image", "push", "registry", "default"}
         assert {"engine"} <= set(shown["checks"][system])
     assert "image-hello" in shown["checks"]["x86_64-linux"]
     assert set(shown["overlays"]) == {"default"}
-    assert set(shown["nixosModules"]) == {"default"}
+    assert set(shown["nixosModules"]) == {"default", "registry"}
     assert not (flake / "flake.lock").exists()
 
 
@@ -161,6 +162,11 @@ def test_nix_run_with_two_packages_names_the_image_after_both(nix, env):
         tags = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]
     assert tags[0].startswith("bash/hello:")
     assert _skopeo_inspect(image, env)["Layers"]
+
+
+def test_nix_run_registry_is_the_registry_server(nix):
+    assert nix("run", "#registry", "--", "--version").startswith("group-layers-registry ")
+    assert "--pkgs-repo" in nix("run", "#registry", "--", "--help")
 
 
 def test_nix_run_without_packages_shows_usage(flake, env):
@@ -229,9 +235,10 @@ def module_config(flake, env, system):
 
 
 def test_module_declares_its_options(module_config):
-    assert module_config["optionNames"] == ["builtImages", "builtStreams", "images", "loadWith",
+    assert module_config["optionNames"] == ["builtImages", "builtStreams", "images", "loadWith", "popularity",
                                             "wireOciContainers"]
-    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "tag"]
+    assert module_config["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages",
+                                                 "popularity", "tag"]
 
 
 def test_module_installs_the_cli(module_config):

@@ -53,6 +53,8 @@ outranks {D, F}), {D, F}, {E}, {G}.  Budget 3 gives {A, B, C, D, F}, {E},
 (Nixery's comment lists the same layers for budgets 1 to 4.)
 """
 
+from operator import itemgetter
+
 from ..dominators import dominator_children
 from ..graph import package_name
 from ..layer import Layer
@@ -72,6 +74,7 @@ def group(graph, popularity, budget):
     )
     root = len(graph)
 
+    closure = graph.closure_size.__getitem__
     layers = []
     for top in children[root]:
         members, stack = [], [top]
@@ -79,9 +82,9 @@ def group(graph, popularity, budget):
             node = stack.pop()
             members.append(node)
             stack.extend(children[node])
-        rating = pop[top] * sum(graph.closure_size[i] for i in members)
+        rating = pop[top] * sum(map(closure, members))
         layers.append((rating, top, members, _why(top, requested, big, popular)))
-    layers.sort(key=lambda layer: layer[:2])
+    layers.sort(key=itemgetter(0, 1))
 
     if len(layers) > budget:
         # Merging the first layer into the second until the budget is met

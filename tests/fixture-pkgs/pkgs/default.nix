@@ -18,8 +18,9 @@ let
   tools = import ./tools.nix { inherit lib final; };
   python = import ./python.nix { inherit lib final; };
   toys = import ./toys.nix { inherit lib final; };
+  fetchers = import ./fetchers.nix { inherit lib; };
 in
-stdenvParts // trivial // tools // python // toys // {
+stdenvParts // trivial // tools // python // toys // fetchers // {
   inherit lib config system overlays;
   pkgs = final;
   buildPackages = final;

@@ -46,6 +46,7 @@ in
   jq = hostTool { pname = "jq"; version = "1.6"; bins = [ "jq" ]; mainProgram = "jq"; };
   openssl = hostTool { pname = "openssl"; version = "3.0"; bins = [ "openssl" ]; mainProgram = "openssl"; };
   fakeroot = hostTool { pname = "fakeroot"; version = "1.31"; bins = [ "fakeroot" ]; mainProgram = "fakeroot"; };
+  git = hostTool { pname = "git"; version = "2.39.5"; bins = [ "git" ]; mainProgram = "git"; description = "Git"; };
   skopeo = hostTool { pname = "skopeo"; version = "1.9.3"; bins = [ "skopeo" ]; mainProgram = "skopeo"; };
   umoci = hostTool { pname = "umoci"; version = "0.4.7"; bins = [ "umoci" ]; mainProgram = "umoci"; };
   nix = hostTool {

@@ -1,0 +1,112 @@
+"""The server's settings: command-line flags, each defaulting to the
+environment variable Nixery reads for it (so that a Nixery deployment can
+switch by changing the binary), then to a built-in default.
+
+Bad settings are a ``BadConfig`` (one line on stderr, exit status 2).
+"""
+
+import argparse
+import os
+import shlex
+from dataclasses import dataclass
+
+from .. import __version__
+from .sources import Source
+
+
+class BadConfig(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise BadConfig(message)
+
+
+@dataclass
+class Config:
+    host: str
+    port: int
+    storage: str
+    source: Source
+    build_command: list
+    nix_build_args: list
+    timeout: float
+    max_builds: int
+    max_layers: int
+    popularity: str | None
+    popularity_url: str | None
+    shutdown_timeout: float
+
+
+def _parser(env):
+    p = _Parser(prog="group-layers-registry", allow_abbrev=False,
+                description="A pull-only container registry that builds images of Nix packages on "
+                            "demand: `docker pull HOST:PORT/shell/git` (Nixery's rules, group-layers' layers).")
+    o = p.add_argument
+    o("--version", action="version", version=f"group-layers-registry {__version__}")
+    o("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
+    o("--port", type=int, default=env.get("PORT", "8080"), help="port; 0 picks a free one (env PORT; default 8080)")
+    o("--storage", metavar="DIR", default=env.get("STORAGE_PATH"),
+      help="storage folder for blobs and manifests (env STORAGE_PATH; required)")
+    o("--channel", default=env.get("NIXERY_CHANNEL"),
+      help="packages from this nixpkgs channel or commit (env NIXERY_CHANNEL)")
+    o("--pkgs-repo", metavar="URL", default=env.get("NIXERY_PKGS_REPO"),
+      help="packages from this nixpkgs git repository, revision from the tag (env NIXERY_PKGS_REPO)")
+    o("--pkgs-path", metavar="DIR", default=env.get("NIXERY_PKGS_PATH"),
+      help="packages from this nixpkgs folder (env NIXERY_PKGS_PATH)")
+    o("--timeout", type=float, default=env.get("NIX_TIMEOUT", "600"), metavar="SECONDS",
+      help="a build's time limit (env NIX_TIMEOUT; default 600)")
+    o("--popularity", metavar="FILE", default=env.get("GROUP_LAYERS_POPULARITY"),
+      help="popularity data for the layering (env GROUP_LAYERS_POPULARITY)")
+    o("--popularity-url", metavar="URL", default=env.get("NIX_POPULARITY_URL"),
+      help="popularity data to download at start (env NIX_POPULARITY_URL)")
+    o("--max-layers", type=int, default=env.get("GROUP_LAYERS_MAX_LAYERS", "96"), metavar="N",
+      help="most layers in an image (default: 96)")
+    o("--max-builds", type=int, default=env.get("GROUP_LAYERS_MAX_BUILDS", "2"), metavar="N",
+      help="builds of different images running at once (default: 2)")
+    o("--build-command", default=env.get("GROUP_LAYERS_BUILD_COMMAND", "nixery-build-image"),
+      help="the wrapper that builds an image (default: %(default)s)")
+    o("--nix-build-args", default=env.get("GROUP_LAYERS_NIX_BUILD_ARGS", ""), metavar="ARGS",
+      help="extra nix-build arguments, shell-quoted (e.g. \"--option substituters ''\")")
+    o("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+      help="how long in-flight responses may take to finish at shutdown (default: 30)")
+    return p
+
+
+def parse(argv, env=None):
+    env = os.environ if env is None else env
+    a = _parser(env).parse_args(argv)
+    backend = env.get("NIXERY_STORAGE_BACKEND", "filesystem")
+    if backend != "filesystem":
+        raise BadConfig(f"NIXERY_STORAGE_BACKEND={backend}: only 'filesystem' is supported")
+    if not a.storage:
+        raise BadConfig("no storage folder: give --storage DIR or STORAGE_PATH")
+    given = [(k, v) for k, v in (("channel", a.channel), ("git", a.pkgs_repo), ("path", a.pkgs_path)) if v]
+    if len(given) > 1:
+        raise BadConfig("give at most one of --channel/NIXERY_CHANNEL, --pkgs-repo/NIXERY_PKGS_REPO, "
+                        "--pkgs-path/NIXERY_PKGS_PATH")
+    source = Source(*given[0]) if given else Source("default")
+    if source.kind == "path" and not os.path.isdir(source.location):
+        raise BadConfig(f"package folder {source.location}: not a folder")
+    if a.popularity and a.popularity_url:
+        raise BadConfig("give one of --popularity and --popularity-url")
+    if a.popularity and not os.path.isfile(a.popularity):
+        raise BadConfig(f"popularity file {a.popularity}: not a file")
+    for flag, value, low in (("--port", a.port, 0), ("--max-layers", a.max_layers, 2),
+                             ("--max-builds", a.max_builds, 1)):
+        if value < low:
+            raise BadConfig(f"{flag} {value}: must be at least {low}")
+    if a.timeout <= 0:
+        raise BadConfig(f"--timeout {a.timeout:g}: must be positive")
+    try:
+        build_command = shlex.split(a.build_command)
+        nix_build_args = shlex.split(a.nix_build_args)
+    except ValueError as e:
+        raise BadConfig(f"--build-command/--nix-build-args: {e}") from None
+    if not build_command:
+        raise BadConfig("--build-command is empty")
+    return Config(host=a.host, port=a.port, storage=a.storage, source=source,
+                  build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
+                  max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
+                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout)

@@ -1,0 +1,30 @@
+"""benchmarks/registry_load.py, small and bounded: a cold build, then a few
+clients against the registry and the static servers, each measurement
+stopped by its request limit or time limit."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nix_support import REPO
+
+pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
+
+
+def test_the_load_benchmark_runs_bounded_and_reports_every_server(tmp_path):
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.registry_load", "--clients", "3", "--seconds", "2",
+                           "--max-requests", "40", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["cold_ttfb_s"] > 0 and report["cold_pull_s"] >= report["cold_ttfb_s"]
+    seen = {(r["what"], r["server"]) for r in report["rows"]}
+    assert seen == {(w, s) for w in ("manifest", "blob") for s in ("registry", "http.server", "aiohttp static")}
+    for row in report["rows"]:
+        assert 0 < row["requests"] <= 40
+        assert row["p50_ms"] <= row["p99_ms"]
+    assert "| blob (" in proc.stdout and "first byte of the manifest" in proc.stdout

@@ -1,0 +1,105 @@
+"""nixos/registry.nix (services.group-layers-registry) with nixpkgs' real
+module system: lib.evalModules from nixpkgs' lib (../shared/nixpkgs-lib or
+$NIXPKGS_LIB), with stand-ins for the NixOS options it sets. The generated
+unit is checked, and its ExecStart is run: the server it starts answers.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nix_support import NIX_OPTIONS, REPO, nix_environment
+from registry_support import Server, run
+
+pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
+
+NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib"))
+
+
+def evaluate(settings):
+    assert (NIXPKGS_LIB / "lib" / "default.nix").is_file(), f"no nixpkgs lib at {NIXPKGS_LIB} (set NIXPKGS_LIB)"
+    return json.loads(run(["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json",
+                           str(REPO / "tests" / "registry-module-eval.nix"), "--arg", "root", str(REPO),
+                           "--arg", "nixpkgsLib", str(NIXPKGS_LIB), "--arg", "settings", settings],
+                          nix_environment()))
+
+
+@pytest.fixture(scope="module")
+def enabled():
+    return evaluate("{ enable = true; port = 5000; openFirewall = true; maxLayers = 40; "
+                    "extraNixBuildFlags = [ \"--option\" \"max-jobs\" \"2\" ]; }")
+
+
+def test_the_unit_runs_the_server_as_a_dynamic_user_with_state_under_var_lib(enabled):
+    service = enabled["service"]
+    config = service["serviceConfig"]
+    assert config["DynamicUser"] is True
+    assert config["StateDirectory"] == "group-layers-registry"
+    argv = shlex.split(config["ExecStart"])
+    assert argv[0].endswith("/bin/group-layers-registry")
+    flags = dict(zip(argv[1::2], argv[2::2]))
+    assert flags["--storage"] == "/var/lib/group-layers-registry"
+    assert flags["--port"] == "5000" and flags["--max-layers"] == "40"
+    assert flags["--pkgs-path"] == enabled["pkgsPath"]
+    assert shlex.split(flags["--nix-build-args"]) == ["--option", "max-jobs", "2"]
+    # The Nix daemon: used, started first, its socket writable in the sandbox.
+    assert service["environment"]["NIX_REMOTE"] == "daemon"
+    assert "nix-daemon.socket" in service["requires"] and "nix-daemon.socket" in service["after"]
+    assert "/nix/var/nix/daemon-socket" in config["ReadWritePaths"]
+    assert service["environment"]["HOME"] == "/var/lib/group-layers-registry"
+    assert "multi-user.target" in service["wantedBy"]
+    assert enabled["ports"] == [5000]
+    assert enabled["failedAssertions"] == []
+
+
+def test_disabled_by_default_and_sources_and_conflicts():
+    off = evaluate("{ }")
+    assert off["service"] is None and off["ports"] == []
+    git = evaluate('{ enable = true; packageSource = { type = "git"; location = "https://example.org/nixpkgs"; }; '
+                   'popularityUrl = "https://example.org/pop.json"; }')
+    argv = shlex.split(git["service"]["serviceConfig"]["ExecStart"])
+    assert argv[argv.index("--pkgs-repo") + 1] == "https://example.org/nixpkgs"
+    assert argv[argv.index("--popularity-url") + 1] == "https://example.org/pop.json"
+    both = evaluate('{ enable = true; popularity = ./.; popularityUrl = "https://example.org/p.json"; }')
+    assert both["failedAssertions"]
+    bad = subprocess.run(["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json",
+                          str(REPO / "tests" / "registry-module-eval.nix"), "--arg", "root", str(REPO),
+                          "--arg", "nixpkgsLib", str(NIXPKGS_LIB), "--arg", "settings",
+                          "{ enable = true; port = 70000; }"], env=nix_environment(), capture_output=True, text=True)
+    assert bad.returncode != 0 and "port" in bad.stderr
+
+
+def test_the_generated_exec_start_starts_a_working_server(enabled, tmp_path):
+    built = run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO / "tests" / "registry-module-eval.nix"),
+                 "--arg", "root", str(REPO), "--arg", "nixpkgsLib", str(NIXPKGS_LIB),
+                 "--arg", "settings", "{ enable = true; }", "-A", "package"], nix_environment())
+    argv = shlex.split(enabled["service"]["serviceConfig"]["ExecStart"])
+    assert argv[0] == f"{built}/bin/group-layers-registry" == f"{enabled['package']}/bin/group-layers-registry"
+    env = {**nix_environment(nix_path=enabled["service"]["environment"]["NIX_PATH"])}
+    # The unit's command, with a storage and a port of the test's own:
+    # Server adds --host 127.0.0.1 --port 0 --storage last, and the last wins.
+    server = Server(tmp_path / "storage", tmp_path / "log", env, *argv[1:], command=argv[:1])
+    try:
+        assert server.events("start")[0]["storage"] == str(tmp_path / "storage")
+        assert server.events("start")[0]["host"] == "127.0.0.1"
+        status, headers, body = server.request("GET", "/v2/")
+        assert status == 200 and headers["docker-distribution-api-version"] == "registry/2.0"
+        status, _, body = server.request("GET", "/v2/nosuchpackage/manifests/latest")
+        assert status == 404 and json.loads(body)["errors"][0]["detail"]["not_found"] == ["nosuchpackage"]
+    finally:
+        assert server.stop() == 0
+
+
+def test_nix_build_registry_gives_the_server_with_the_wrapper_baked_in(tmp_path):
+    built = run(["nix-build", "--no-out-link", *NIX_OPTIONS, "-A", "registry"], nix_environment())
+    script = Path(built, "bin", "group-layers-registry")
+    assert run([str(script), "--version"], nix_environment()).startswith("group-layers-registry ")
+    assert "/bin/nixery-build-image" in script.read_text()
+    proc = subprocess.run([str(script), "--storage", str(tmp_path), "--pkgs-path", str(tmp_path / "none")],
+                          env=nix_environment(), capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a folder" in proc.stderr
