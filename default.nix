@@ -4,6 +4,10 @@
 #       Nixery's manifest-output.json for an image of bash and curl;
 #   nix-build -A image --argstr packages '["hello"]'
 #       the same kind of image as a `docker load` archive;
+#   nix-build -A stream --argstr packages '["hello"]' && ./result | docker load
+#       an executable writing that archive to stdout (no tarball in the store);
+#   nix-build -A push && ./result/bin/push MANIFEST-OUTPUT docker://HOST/NAME:TAG
+#       pushes a buildImage result with skopeo;
 #   nix-build -A popularity --argstr packages '["hello","python3"]'
 #       popularity data (for `popularity`) of those packages' closures;
 #   nix-build -A group-layers
@@ -23,7 +27,7 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image popularity;
+  inherit (toolkit) buildImage image stream push popularity;
   group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
   inherit (toolkit) registry;

@@ -3,15 +3,17 @@
 #   nix run . -- bash curl           an image of bash and curl (docker load archive)
 #   nix run .#group-layers -- --help the layering engine
 #   nix build .#nixery-build-image   the command a Nixery-style server runs
+#   nix run .#push -- ./result docker://host/name:tag
+#                                    push a buildImage result with skopeo
 #   nix run .#registry -- --storage DIR   a registry that builds images on demand
 #
 # Outputs, for x86_64-linux and aarch64-linux:
-#   packages.<system>.{group-layers, nixery-build-image, registry, default}
-#   apps.<system>.{group-layers, build-image, registry, default = build-image}
-#   lib.<system>.{buildImage, image}   build-image/build-image.nix's arguments
+#   packages.<system>.{group-layers, nixery-build-image, push, registry, default}
+#   apps.<system>.{group-layers, build-image, push, registry, default = build-image}
+#   lib.<system>.{buildImage, image, stream}   build-image/build-image.nix's arguments
 #   lib.<system>.popularity            popularity data of packages' closures
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
-#                                      pkgs.groupLayersPopularity
+#                                      pkgs.streamGroupLayeredImage, pkgs.groupLayersPopularity
 #   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
 #   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
 #   checks.<system>                    the engine on a tiny graph; an image of hello
@@ -37,6 +39,16 @@
       # The toolkit (build-image/default.nix) for one package set. `self` is
       # left to its default there, this flake's source.
       toolkitFor = pkgs: args: import ./build-image (args // { inherit pkgs; });
+      # build-image.nix's result for the overlay's package set.
+      buildWith =
+        final: args:
+        import ./build-image/build-image.nix (
+          args
+          // {
+            pkgs = final;
+            inherit (toolkitFor final { }) groupLayers;
+          }
+        );
       pkgsFor = system: nixpkgs.legacyPackages.${system};
 
       # `nix run . -- PKG...`: nix-build of this flake's build-image/ against
@@ -73,7 +85,7 @@
         rec {
           group-layers = toolkit.groupLayersWithCache;
           nixery-build-image = toolkit.wrapper;
-          inherit (toolkit) registry;
+          inherit (toolkit) push registry;
           default = group-layers;
         }
       );
@@ -89,6 +101,10 @@
           program = "${buildImageApp system}/bin/build-image";
           meta.description = "Build a container image (docker load archive) of nixpkgs packages";
         };
+        push = {
+          type = "app";
+          program = "${self.packages.${system}.push}/bin/push";
+        };
         registry = {
           type = "app";
           program = "${self.packages.${system}.registry}/bin/group-layers-registry";
@@ -97,14 +113,16 @@
         default = build-image;
       });
 
-      # buildImage: Nixery's manifest-output.json (with .image and .layers);
-      # image: the `docker load` archive. Arguments: those of
-      # build-image/build-image.nix (packages, contents, maxLayers, config, ...).
+      # buildImage: Nixery's manifest-output.json (with .image, .stream and
+      # .layers); image: the `docker load` archive; stream: the executable
+      # writing it to stdout. Arguments: those of build-image/build-image.nix
+      # (packages, contents, maxLayers, config, compression, tools, ...).
       # popularity: the popularity file of the packages' closures (arguments
       # packages and contents), for the `popularity` argument of the others.
       lib = forAllSystems (system: rec {
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
+        stream = args: (buildImage args).stream;
         popularity = args: (toolkitFor (pkgsFor system) args).popularity;
       });
 
@@ -114,18 +132,10 @@
         # layers are grouped by group-layers; build-image.nix's arguments
         # (packages by name, contents as derivations, maxLayers, config, ...).
         # The Nixery manifest is its `manifestOutput` attribute.
-        buildGroupLayeredImage =
-          args:
-          let
-            built = import ./build-image/build-image.nix (
-              args
-              // {
-                pkgs = final;
-                inherit (toolkitFor final { }) groupLayers;
-              }
-            );
-          in
-          built.image // { manifestOutput = built; };
+        buildGroupLayeredImage = args: (buildWith final args).image // { manifestOutput = buildWith final args; };
+        # Like dockerTools.streamLayeredImage: an executable that writes the
+        # archive to stdout (`./result | docker load`); no tarball in the store.
+        streamGroupLayeredImage = args: (buildWith final args).stream // { manifestOutput = buildWith final args; };
         # Popularity data of packages' closures for `popularity` above:
         # groupLayersPopularity { packages = [ "bash" ... ]; contents = [ ... ]; }
         groupLayersPopularity = args: (toolkitFor final args).popularity;

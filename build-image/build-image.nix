@@ -8,26 +8,41 @@
 #      (which store paths go into which layer) is read back at evaluation
 #      time (import-from-derivation);
 #   3. each layer is its own derivation, depending on exactly its own store
-#      paths, so a layer with the same paths is the same derivation in any
-#      image and is built once; a last, "customisation" layer holds the
-#      symlink tree of the contents at / (bin/, etc/, lib/, ...);
-#   4. the image config and the outputs are built from those layers.
+#      paths and a few tools (./layer.sh), so a layer with the same paths is
+#      the same derivation in any image and is built once; it records the
+#      layer's digests, computed once, there; a last, "customisation" layer
+#      holds the symlink tree of the contents at / (bin/, etc/, lib/, ...);
+#   4. the image config and the outputs are built from those layers' records
+#      (./imagetools), never reading a layer again.
+#
+# With groupAtBuildTime = true, steps 2 and 3 are one derivation (no
+# import-from-derivation; no layer shared between images).
 #
 # The result is Nixery's manifest-output.json, what Nixery's server reads:
-#   { "manifest": <Docker Image Manifest V2, Schema 2>,
+#   { "manifest": <Docker Image Manifest V2, Schema 2, or OCI for zstd>,
 #     "layerLocations": { "<sha256 hex>": { "path": <blob>, "md5": <base64> } } }
 # or, when packages are not found, { "error": "not_found", "pkgs": [ ... ] }.
-# Its attribute `image` is the same image as a `docker load` archive,
-# `layers` the layer derivations, `contents` what the image holds (the
-# packages found and `contents`: the roots of its runtime graph), and
-# `notFound` the requested names not found.
+# Its attributes:
+#   stream    an executable writing the image as a `docker load` archive to
+#             stdout, packing the layers from the store paths as it goes: the
+#             store holds only the layers' digests (./imagetools/stream.py);
+#   image     that archive, stored (the stream's output, byte for byte);
+#   layers    the layer derivations of the manifest (blobs kept);
+#   contents  what the image holds (the packages found and `contents`: the
+#             roots of its runtime graph);
+#   notFound  the requested names not found.
 #
-# Layers are uncompressed tarballs (application/vnd.docker.image.rootfs.diff.tar):
-# a layer's digest is the sha256 of its tar, which is also its diff_id.
+# A layer's diff_id is the sha256 of its uncompressed tar; with compression,
+# the manifest's layers are the compressed blobs.
 {
-  # The package set that provides the tools (tar, jq, ...) and, unless
-  # `pkgSource` names another one, the packages.
+  # The package set that provides the packages, unless `pkgSource` names
+  # another one, and builds the engine's grouping and the customisation layer.
   pkgs,
+  # The package set the layers, config, manifest and stream take their few
+  # tools from (bash, coreutils, gnutar, gzip, zstd, python3). Pin it to a
+  # package set that changes rarely and a nixpkgs update of `pkgs` rebuilds
+  # no layer (see README, "Layers that survive a toolchain bump").
+  tools ? pkgs,
   # The group-layers engine, a derivation with bin/group-layers
   # (./default.nix builds it).
   groupLayers,
@@ -79,6 +94,18 @@
   # of them.
   uid ? 0,
   gid ? 0,
+  # The layers' compression in the registry manifest (manifest-output.json,
+  # push): "none", "gzip" (Docker's tar.gzip media type) or "zstd" (an OCI
+  # manifest, tar+zstd). Fixed levels and no names or times in the headers,
+  # so the blobs are reproducible. diff_ids are always those of the
+  # uncompressed tars; the stream and the archive are uncompressed.
+  compression ? "none",
+  # Group and build the layers in one derivation at build time instead of
+  # reading the grouping back at evaluation time: no import-from-derivation
+  # (for allow-import-from-derivation = false, Hydra, cross-system
+  # evaluation), the same layers and digests, but no layer derivation shared
+  # between images.
+  groupAtBuildTime ? false,
 }:
 
 let
@@ -99,6 +126,12 @@ let
   # Package lookup --------------------------------------------------------
 
   system = pkgs.stdenv.hostPlatform.system;
+
+  compressionChecked =
+    if builtins.elem compression [ "none" "gzip" "zstd" ] then
+      compression
+    else
+      throw "group-layers: compression is '${toString compression}', it must be none, gzip or zstd";
 
   pkgSet =
     let
@@ -183,95 +216,178 @@ let
 
   popularityFile = (import ./popularity.nix { inherit pkgs groupLayers; }).file popularity;
 
-  # The engine's answer: [ { contents = [ "/nix/store/..." ... ]; ... } ... ],
-  # every store path of the contents' closure in exactly one layer. readFile
-  # gives the text the context of the store paths it names, which fromJSON
-  # refuses; the context is dropped here and given back to each layer, with
-  # exactly its own paths, by `storeLayer`.
+  # The engine's command line; it writes groups.json, the engine's answer:
+  # [ { contents = [ "/nix/store/..." ... ]; name = "<head's name>"; ... } ... ],
+  # every store path of the contents' closure in exactly one layer.
+  groupCommand = ''
+    # Nix 2.8 writes .attrs.json in the build folder, current Nix
+    # names it in $NIX_ATTRS_JSON_FILE.
+    ${groupLayers}/bin/group-layers \
+      --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
+      ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
+      --budget ${toString layerBudget} \
+      --out groups.json
+  '';
+  graphAttrs = {
+    __structuredAttrs = true;
+    exportReferencesGraph.graph = allContents;
+  };
+
+  # The default: the engine's answer read back at evaluation time
+  # (import-from-derivation), for one derivation per layer. readFile gives the
+  # text the context of the store paths it names, which fromJSON refuses; the
+  # context is dropped here and given back to each layer, with exactly its own
+  # paths, by `storeLayer`.
   groups =
     if allContents == [ ] then
       [ ]
     else
       fromJSON (
         builtins.unsafeDiscardStringContext (builtins.readFile (
-          pkgs.runCommand "${drvName}-layer-groups.json"
-            {
-              __structuredAttrs = true;
-              exportReferencesGraph.graph = allContents;
-            }
-            ''
-              # Nix 2.8 writes .attrs.json in the build folder, current Nix
-              # names it in $NIX_ATTRS_JSON_FILE.
-              ${groupLayers}/bin/group-layers \
-                --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
-                ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
-                --budget ${toString layerBudget} \
-                --out groups.json
-              cp groups.json "$out"
-            ''
+          pkgs.runCommand "${drvName}-layer-groups.json" graphAttrs ''
+            ${groupCommand}
+            cp groups.json "$out"
+          ''
         ))
       );
 
+  # Tools ---------------------------------------------------------------------
+  #
+  # Everything after the grouping is built by plain `derivation`s, without
+  # stdenv, whose builder is `tools.bash` with PATH = exactly the tools the
+  # step needs from `tools`: coreutils and GNU tar for a layer (and gzip or
+  # zstd when it is compressed), python3 for the config, manifest and stream.
+  # So a layer's derivation depends only on its store paths, ./layer.sh,
+  # ./layer-tar.sh and those few tools: a new package set that leaves them as
+  # they were (`tools` pinned to another nixpkgs than `pkgs`) rebuilds no
+  # layer, and one that changes them rebuilds layers to the same bytes.
+
+  # step NAME TOOLS SCRIPT ENV: a derivation running SCRIPT with bash. The
+  # script ends with `exit 0`, so bash never execs its last command: see
+  # ./layer.sh for the "signal 9 (Killed)" that prevents.
+  step =
+    name: stepTools: script: env:
+    derivation (
+      {
+        inherit name system;
+        builder = "${tools.bash}/bin/bash";
+        args = [
+          "-c"
+          ''
+            set -eu -o pipefail
+            export PATH=${lib.makeBinPath stepTools}
+            ${script}
+            exit 0
+          ''
+        ];
+      }
+      // env
+    );
+
+  compressors = {
+    none = [ ];
+    gzip = [ tools.gzip ];
+    zstd = [ tools.zstd ];
+  };
+  # The environment of ./layer.sh for a layer with (keepBlob) or without
+  # its blob, compressed with `compressionOf`.
+  layerEnv = keepBlob: compressionOf: {
+    toolPath = lib.makeBinPath (
+      [
+        tools.bash
+        tools.coreutils
+        tools.gnutar
+      ]
+      ++ compressors.${compressionOf}
+    );
+    layerTar = "${./layer-tar.sh}";
+    keepBlob = if keepBlob then "1" else "";
+    compression = compressionOf;
+  };
+  # The shell command running ./layer.sh with these variables set (and
+  # `more`, shell text, after them).
+  layerShell =
+    env: more:
+    "${
+      lib.concatStrings (lib.mapAttrsToList (k: v: "${k}=${lib.escapeShellArg v} ") env)
+    }${more} ${tools.bash}/bin/bash ${./layer.sh}";
+
+  python = "${tools.python3}/bin/python3 -B ${imageTools}/main.py";
+  imageTools = builtins.path {
+    name = "group-layers-image-tools";
+    path = ./imagetools;
+    filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
+  };
+
   # Layers --------------------------------------------------------------------
   #
-  # Each layer derivation's output is a folder with `layer.tar` and `sha256`
-  # (the tar's digest in hex). The tarballs are reproducible: names sorted,
-  # mtime 1 (1970-01-01T00:00:01Z), owner and group numeric, hard links stored
-  # as files, the GNU format.
-
-  tarFlags = "--format=gnu --sort=name --mtime=@1 --numeric-owner --hard-dereference";
-
-  # The folders above the store, relative: [ "nix" "nix/store" ].
-  storeDirs =
-    let
-      parts = builtins.filter (p: p != "") (lib.splitString "/" builtins.storeDir);
-    in
-    builtins.genList (i: lib.concatStringsSep "/" (lib.take (i + 1) parts)) (builtins.length parts);
+  # A layer derivation's output is a folder with layer.json (the tar's
+  # sha256 and size and, with its blob, the blob's), the list of its store
+  # paths and, when kept, the blob (see ./layer.sh). A streamed image keeps
+  # no blob: it packs the layers at run time. The registry path (buildImage)
+  # keeps them, compressed as asked.
 
   # "/nix/store/<hash>-hello-2.12" -> "hello-2.12"
   packageName = storePath: builtins.substring 33 (-1) (baseNameOf storePath);
 
-  # The layer of these store paths. The paths come from the engine's JSON
-  # without string context; appendContext gives the derivation a real
-  # dependency on each one, so that it is built (or substituted) first and a
-  # sandboxed builder sees it.
-  storeLayer =
-    paths:
-    let
-      sorted = builtins.sort builtins.lessThan paths;
-      count = builtins.length sorted;
-      members = map (p: lib.removePrefix "/" (appendContext p { ${p}.path = true; })) sorted;
-    in
-    pkgs.runCommand
-      (
-        "layer-${builtins.substring 0 120 (packageName (builtins.head sorted))}"
-        + lib.optionalString (count > 1) "-and-${toString (count - 1)}-more"
-      )
-      {
-        nativeBuildInputs = [
-          pkgs.coreutils
-          pkgs.gnutar
-        ];
-      }
-      ''
-        mkdir -p ${builtins.concatStringsSep " " storeDirs}
-        chmod 0755 ${builtins.concatStringsSep " " storeDirs}
-        mkdir "$out"
-        tar --create --file "$out/layer.tar" ${tarFlags} --owner=0 --group=0 \
-          --no-recursion ${builtins.concatStringsSep " " storeDirs}
-        tar --append --file "$out/layer.tar" ${tarFlags} --owner=0 --group=0 \
-          --directory / ${lib.escapeShellArgs members}
-        sha256sum "$out/layer.tar" | cut -d ' ' -f 1 > "$out/sha256"
-      '';
+  blobSuffix = {
+    none = ".tar";
+    gzip = ".tar.gz";
+    zstd = ".tar.zst";
+  };
 
+  # The layer of the engine's group, named after the group's head. The paths
+  # come from the engine's JSON without string context; appendContext gives
+  # the derivation a real dependency on each one, so that it is built (or
+  # substituted) first and a sandboxed builder sees it.
+  storeLayer =
+    keepBlob: compressionOf: group:
+    let
+      sorted = builtins.sort builtins.lessThan group.contents;
+      count = builtins.length sorted;
+      members = map (p: appendContext p { ${p}.path = true; }) sorted;
+    in
+    step
+      (
+        "layer-${builtins.substring 0 100 (group.name or (packageName (builtins.head sorted)))}"
+        + lib.optionalString (count > 1) "-and-${toString (count - 1)}-more"
+        + lib.optionalString keepBlob blobSuffix.${compressionOf}
+      )
+      [ ]
+      (layerShell { layerSource = "store"; } "")
+      (
+        layerEnv keepBlob compressionOf
+        // {
+          layerPaths = lib.concatMapStrings (p: p + "\n") members;
+          passAsFile = [ "layerPaths" ];
+        }
+      );
+
+  # groupAtBuildTime: one derivation runs the engine and builds every layer
+  # with the same ./layer.sh; its output is a folder of layers (000, 001, ...
+  # and `layers`, their list), so nothing is read back at evaluation time.
+  groupedLayers =
+    keepBlob: compressionOf:
+    pkgs.runCommand "${drvName}-layers${lib.optionalString keepBlob blobSuffix.${compressionOf}}" graphAttrs ''
+      ${groupCommand}
+      ${python} split-groups groups.json paths
+      mkdir -p "$out"
+      for paths in paths/*; do
+        ${layerShell (layerEnv keepBlob compressionOf // { layerSource = "store"; })
+          ''layerOut="$out/''${paths##*/}" layerPaths="$paths"''}
+        echo "$out/''${paths##*/}" >> "$out/layers"
+      done
+      touch "$out/layers"
+    '';
+
+  # The contents' symlink tree at / (bin/, etc/, lib/, ...), after
+  # extraCommands; always kept as a blob, since the store would not keep the
+  # modes and owners extraCommands and uid/gid give it.
   customisationLayer =
-    pkgs.runCommand "${drvName}-customisation-layer"
+    compressionOf:
+    pkgs.runCommand "${drvName}-customisation-layer${blobSuffix.${compressionOf}}"
       {
-        nativeBuildInputs = [
-          pkgs.coreutils
-          pkgs.findutils
-          pkgs.gnutar
-        ];
+        nativeBuildInputs = [ pkgs.coreutils ];
       }
       ''
         mkdir layer
@@ -287,27 +403,24 @@ let
           cd layer
           ${extraCommands}
         )
-        (cd layer && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort) > members
-        mkdir "$out"
-        tar --create --file "$out/layer.tar" ${tarFlags} \
-          --owner=${toString checked.uid} --group=${toString checked.gid} \
-          --directory layer --verbatim-files-from --files-from members
-        sha256sum "$out/layer.tar" | cut -d ' ' -f 1 > "$out/sha256"
+        ${layerShell (layerEnv true compressionOf // {
+          layerSource = "dir";
+          layerDir = "layer";
+          layerUid = toString checked.uid;
+          layerGid = toString checked.gid;
+        }) ''layerOut="$out"''}
       '';
 
-  # [ { drv; comment; } ... ], bottom layer first.
-  layers =
-    map (group: {
-      drv = storeLayer group.contents;
-      comment = "store paths: " + lib.concatMapStringsSep " " packageName group.contents;
-    }) groups
-    ++ [
-      {
-        drv = customisationLayer;
-        comment = "customisation layer";
-      }
-    ];
-  layerDrvs = map (l: l.drv) layers;
+  # The layers, bottom first: the engine's then the customisation layer.
+  layersOf =
+    keepBlob: compressionOf:
+    (
+      if groupAtBuildTime then
+        lib.optional (allContents != [ ]) (groupedLayers keepBlob compressionOf)
+      else
+        map (storeLayer keepBlob compressionOf) groups
+    )
+    ++ [ (customisationLayer compressionOf) ];
 
   # Image config ------------------------------------------------------------
 
@@ -341,107 +454,62 @@ let
       Env = lib.optional (!builtins.any (lib.hasPrefix "PATH=") env) "PATH=/bin" ++ env;
     };
 
-  # Everything but rootfs.diff_ids, which the layers' builds tell.
-  configWithoutDiffIds = pkgs.writeText "${drvName}-config-base.json" (toJSON {
+  # The config, but rootfs and history, which the layers' builds tell.
+  baseConfig = toJSON {
     inherit architecture created;
     os = "linux";
     config = runtimeConfig;
-    rootfs.type = "layers";
-    history = map (l: {
-      inherit created;
-      created_by = "group-layers";
-      inherit (l) comment;
-    }) layers;
-  });
+  };
 
-  imageConfig = pkgs.runCommand "${drvName}-config.json" { nativeBuildInputs = [ pkgs.jq ]; } ''
-    for layer in ${toString layerDrvs}; do
-      printf '"sha256:%s"\n' "$(cat "$layer/sha256")"
-    done > diff-ids
-    jq --compact-output --sort-keys --slurpfile ids diff-ids \
-      '.rootfs.diff_ids = $ids' ${configWithoutDiffIds} > "$out"
-  '';
+  configOf =
+    layerList:
+    step "${drvName}-config.json" [ ] "${python} config \"$baseConfigPath\" ${toString layerList} > \"$out\"" {
+      inherit baseConfig;
+      passAsFile = [ "baseConfig" ];
+    };
 
   # Outputs ---------------------------------------------------------------------
 
+  # For the registry: blobs kept, compressed as asked.
+  registryLayers = layersOf true compressionChecked;
+  registryConfig = configOf registryLayers;
   manifestOutput =
-    pkgs.runCommand "manifest-output.json"
-      {
-        nativeBuildInputs = [
-          pkgs.coreutils
-          pkgs.jq
-          pkgs.openssl
-        ];
-      }
-      ''
-        # describe FILE SHA256: the blob as a JSON object
-        describe() {
-          jq --null-input --compact-output --arg path "$1" --arg sha256 "$2" \
-            --argjson size "$(stat -c %s "$1")" \
-            --arg md5 "$(openssl dgst -md5 -binary "$1" | openssl base64)" \
-            '{$path, $sha256, $size, $md5}'
-        }
-        describe ${imageConfig} "$(sha256sum ${imageConfig} | cut -d ' ' -f 1)" > config
-        for layer in ${toString layerDrvs}; do
-          describe "$layer/layer.tar" "$(cat "$layer/sha256")"
-        done > layers
-        jq --null-input --compact-output --sort-keys \
-          --slurpfile config config --slurpfile layers layers '
-          {
-            manifest: {
-              schemaVersion: 2,
-              mediaType: "application/vnd.docker.distribution.manifest.v2+json",
-              config: {
-                mediaType: "application/vnd.docker.container.image.v1+json",
-                size: $config[0].size,
-                digest: ("sha256:" + $config[0].sha256)
-              },
-              layers: [$layers[] | {
-                mediaType: "application/vnd.docker.image.rootfs.diff.tar",
-                size,
-                digest: ("sha256:" + .sha256)
-              }]
-            },
-            layerLocations: ($config + $layers
-              | map({key: .sha256, value: {path, md5}}) | from_entries)
-          }' > "$out"
-      '';
+    step "manifest-output.json" [ ]
+      "${python} manifest ${registryConfig} ${compressionChecked} ${toString registryLayers} > \"$out\""
+      { };
+
+  # For the stream: digests only.
+  streamLayers = layersOf false "none";
+  imageConfig = configOf streamLayers;
 
   imageTag =
     if checked.tag != null then checked.tag else builtins.substring 0 32 (baseNameOf imageConfig.outPath);
 
-  # The `docker load` archive: manifest.json, the config as <sha256>.json and
-  # each layer as <sha256>/layer.tar. Its attributes imageName and imageTag
-  # give its RepoTags entry, as those of dockerTools' images do.
-  image =
-    (pkgs.runCommand "${drvName}.tar"
+  # The executable that writes the `docker load` archive to stdout. Its
+  # attributes imageName and imageTag give its RepoTags entry, as those of
+  # dockerTools' images do.
+  stream =
+    step "stream-${drvName}" [ tools.coreutils ]
+      ''
+        printf '%s\n' "$script" > "$out"
+        chmod 0555 "$out"
+      ''
       {
-        nativeBuildInputs = [
-          pkgs.coreutils
-          pkgs.findutils
-          pkgs.gnutar
-          pkgs.jq
-        ];
+        script = ''
+          #!${tools.bash}/bin/bash
+          # Writes the image ${imageName}:${imageTag} as a `docker load` archive to stdout.
+          export PATH=${lib.makeBinPath [ tools.bash tools.coreutils tools.gnutar ]}
+          exec ${python} stream ${imageConfig} ${lib.escapeShellArg "${imageName}:${imageTag}"} \
+            ${./layer-tar.sh} ${toString streamLayers}
+        '';
       }
-      ''
-        mkdir image
-        configName="$(sha256sum ${imageConfig} | cut -d ' ' -f 1).json"
-        ln -s ${imageConfig} "image/$configName"
-        for layer in ${toString layerDrvs}; do
-          digest=$(cat "$layer/sha256")
-          mkdir -p "image/$digest"
-          ln -sf "$layer/layer.tar" "image/$digest/layer.tar"
-          printf '"%s/layer.tar"\n' "$digest"
-        done > layer-names
-        jq --null-input --compact-output --arg config "$configName" \
-          --arg repoTag ${lib.escapeShellArg "${imageName}:${imageTag}"} \
-          --slurpfile layers layer-names \
-          '[{Config: $config, RepoTags: [$repoTag], Layers: $layers}]' > image/manifest.json
-        (cd image && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort) > members
-        tar --create --file "$out" ${tarFlags} --owner=0 --group=0 --dereference \
-          --directory image --verbatim-files-from --files-from members
-      ''
-    )
+    // {
+      inherit imageName imageTag;
+    };
+
+  # The same archive, stored: the stream's output, byte for byte.
+  image =
+    step "${drvName}.tar" [ ] "${stream} > \"$out\"" { }
     // {
       inherit imageName imageTag;
     };
@@ -452,8 +520,8 @@ builtins.seq checked.valid (
 if notFound == [ ] then
   manifestOutput
   // {
-    inherit image notFound;
-    layers = layerDrvs;
+    inherit image stream notFound;
+    layers = registryLayers;
     contents = allContents;
   }
 else
@@ -464,6 +532,7 @@ else
   // {
     inherit notFound;
     image = throw notFoundMessage;
+    stream = throw notFoundMessage;
     layers = throw notFoundMessage;
     contents = throw notFoundMessage;
   }

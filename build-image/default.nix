@@ -9,6 +9,10 @@
 #   image        the same image as a `docker load` archive;
 #   buildImageWith ARGS  buildImage for other arguments (the NixOS module's
 #                images);
+#   stream       an executable writing that archive to stdout (nothing of the
+#                image in the store but the layers' digests);
+#   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
+#                of a buildImage result to a registry;
 #   popularity   the popularity file of the requested packages' closures
 #                (see ./popularity.nix);
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
@@ -26,6 +30,8 @@
   # The package set that builds the tools (the engine, tar, jq, ...) and,
   # unless `pkgSource` names another one, provides the image's packages.
   pkgs ? import <nixpkgs> { },
+  # The package set of the image builders' tools (see build-image.nix).
+  tools ? null,
   # The project's source tree (the folder with setup.py and group_layers/):
   # a path, or a string when a run-time `nix-build --argstr self ...` gives it.
   self ? ../.,
@@ -41,6 +47,8 @@
   extraCommands ? null,
   uid ? null,
   gid ? null,
+  compression ? null,
+  groupAtBuildTime ? null,
 }@args:
 
 let
@@ -176,7 +184,22 @@ rec {
 
   buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" ]));
 
-  inherit (buildImage) image;
+  inherit (buildImage) image stream;
+
+  push =
+    let
+      toolSet = if tools != null then tools else pkgs;
+    in
+    pkgs.writeShellScriptBin "push" ''
+      export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
+      ${toolSet.python3}/bin/python3 -B ${
+        builtins.path {
+          name = "group-layers-image-tools";
+          path = ./imagetools;
+          filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
+        }
+      }/main.py push "$@"
+    '';
 
   # The popularity file of the closures of the image's roots (the packages
   # and contents asked for), made by the engine: `nix-build -A popularity`.

@@ -158,11 +158,6 @@ def _json(rows):
     return "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
 
 
-def _main_package(graph, layer):
-    """The member with the largest closure: the top of the layer's subtree."""
-    return package_name(graph.paths[max(layer.members, key=lambda i: (graph.closure_size[i], -i))])
-
-
 def _human(size):
     if size < 1024:
         return f"{size} B"
@@ -178,7 +173,7 @@ def _table(graph, layers):
     lines = [f"{'layer':>5}  {'size':>10}  {'paths':>6}  {'main package':<48}  why"]
     for number, layer in enumerate(layers, 1):
         lines.append(f"{number:>5}  {_human(layer.size(graph)):>10}  {len(layer.members):>6}  "
-                     f"{_main_package(graph, layer):<48}  {layer.why}")
+                     f"{package_name(graph.paths[layer.head(graph)]):<48}  {layer.why}")
     total = sum(graph.nar_size)
     lines.append(f"{'total':>5}  {_human(total):>10}  {len(graph):>6}")
     return "\n".join(lines) + "\n"
@@ -215,6 +210,7 @@ def _layers(argv):
     layers = STRATEGIES[args.strategy](graph, popularity, budget)
     rows = [
         {"contents": [graph.paths[i] for i in layer.members],
+         "name": package_name(graph.paths[layer.head(graph)]),
          "size": layer.size(graph), "why": layer.why}
         for layer in layers
     ]

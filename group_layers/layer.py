@@ -1,4 +1,10 @@
-"""What a strategy returns: a layer is a set of paths and the reason it exists."""
+"""What a strategy returns: a layer is a set of paths and the reason it exists.
+
+A layer is named after its *head*, the member whose closure is the largest:
+the top of the layer's part of the dependency tree (glibc for glibc's
+cohort, not whichever member sorts first by hash). The output's ``name``
+field is the head's package name, and build-image names the layer's
+derivation after it."""
 
 from dataclasses import dataclass
 
@@ -13,3 +19,7 @@ class Layer:
 
     def size(self, graph):
         return sum(graph.nar_size[i] for i in self.members)
+
+    def head(self, graph):
+        """The member with the largest closure (the first such path on a tie)."""
+        return max(self.members, key=lambda i: (graph.closure_size[i], -i))

@@ -11,12 +11,14 @@
 #   virtualisation.group-layers.popularity = ./popularity.json;  # every image's
 #                                          # default; images.<name>.popularity overrides
 #
-# Every image is built with the system (system.extraDependencies) and is
-# readable as config.virtualisation.group-layers.builtImages.<name> (a
-# `docker load` archive). With wireOciContainers (the default), a container
-# of virtualisation.oci-containers with the same name as an image gets
-# imageFile = that archive and image = "<imageName>:<tag>" (as defaults: a
-# container's own image or imageFile wins).
+# Every image is built with the system (system.extraDependencies). With
+# wireOciContainers (the default), a container of virtualisation.oci-containers
+# with the same name as an image gets image = "<imageName>:<tag>" and
+# imageStream = the image's stream (an executable writing the `docker load`
+# archive; the system's closure then holds no image tarball, only the store
+# paths and the layers' digests), or imageFile = the archive on a NixOS whose
+# oci-containers has no imageStream option, or when loadWith = "imageFile".
+# builtStreams.<name> and builtImages.<name> are the streams and archives.
 #
 # An image's name defaults to its attribute name in lower case (registries
 # and `docker load` refuse upper case); a name or tag that is no valid image
@@ -100,7 +102,8 @@ let
       };
     };
 
-  # The image archive, or an error that starts with the image's option path.
+  # The image (buildImage's result: .image, .stream), or an error that starts
+  # with the image's option path.
   build =
     attrName: img:
     let
@@ -120,10 +123,17 @@ let
       if result.notFound != [ ] then
         throw "${where}: packages not found: ${lib.concatStringsSep ", " result.notFound}"
       else
-        result.image
+        result
     );
 
   built = lib.mapAttrs build cfg.images;
+  # What a container loads its image with: the stream, or the archive.
+  loaded = lib.mapAttrs (_: image: image.${if cfg.loadWith == "imageStream" then "stream" else "image"}) built;
+
+  # Whether this NixOS' oci-containers has imageStream: NixOS 24.11 and later
+  # (nixpkgs pull request 335430). Told by the release, not by looking at the
+  # containers' options, which include this module's own definitions.
+  hasImageStream = lib.versionAtLeast lib.trivial.release "24.11";
 in
 {
   key = "group-layers/nixos/module.nix";
@@ -167,10 +177,28 @@ in
           builtImages.<name>) yourself: NixOS gives image no default.
         '';
       };
+      loadWith = mkOption {
+        type = types.enum [
+          "imageStream"
+          "imageFile"
+        ];
+        default = if hasImageStream then "imageStream" else "imageFile";
+        defaultText = lib.literalExpression ''"imageStream" if oci-containers has that option, else "imageFile"'';
+        description = ''
+          How a wired container gets its image: "imageStream", a script that
+          streams the archive when the container starts (no image tarball in
+          the store or the system closure), or "imageFile", the archive.
+        '';
+      };
       builtImages = mkOption {
         type = types.attrsOf types.package;
         readOnly = true;
-        description = "The built images (`docker load` archives), by name.";
+        description = "The images as `docker load` archives, by name (built when used).";
+      };
+      builtStreams = mkOption {
+        type = types.attrsOf types.package;
+        readOnly = true;
+        description = "The images' streams (executables writing the archive to stdout), by name.";
       };
     };
 
@@ -183,10 +211,17 @@ in
         types.submodule (
           { name, ... }:
           {
-            config = lib.mkIf (cfg.wireOciContainers && cfg.images ? ${name}) {
-              imageFile = lib.mkDefault built.${name};
-              image = lib.mkDefault "${built.${name}.imageName}:${built.${name}.imageTag}";
-            };
+            # imageStream is named only where it is declared; attribute names
+            # that depend on loadWith's value would recurse infinitely.
+            config = lib.mkIf (cfg.wireOciContainers && cfg.images ? ${name}) (
+              {
+                image = lib.mkDefault "${loaded.${name}.imageName}:${loaded.${name}.imageTag}";
+                imageFile = lib.mkIf (cfg.loadWith == "imageFile") (lib.mkDefault loaded.${name});
+              }
+              // lib.optionalAttrs hasImageStream {
+                imageStream = lib.mkIf (cfg.loadWith == "imageStream") (lib.mkDefault loaded.${name});
+              }
+            );
           }
         )
       );
@@ -194,9 +229,12 @@ in
   };
 
   config = lib.mkMerge [
-    { virtualisation.group-layers.builtImages = built; }
+    {
+      virtualisation.group-layers.builtImages = lib.mapAttrs (_: image: image.image) built;
+      virtualisation.group-layers.builtStreams = lib.mapAttrs (_: image: image.stream) built;
+    }
     (lib.mkIf (cfg.images != { }) {
-      system.extraDependencies = lib.attrValues built;
+      system.extraDependencies = lib.attrValues loaded;
     })
     (lib.mkIf config.programs.group-layers.enable {
       environment.systemPackages = [ config.programs.group-layers.package ];

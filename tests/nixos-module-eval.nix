@@ -92,6 +92,7 @@ in
   builtImages = builtins.mapAttrs (_: d: {
     inherit (d) drvPath imageName imageTag;
   }) config.virtualisation.group-layers.builtImages;
+  builtStreams = builtins.mapAttrs (_: d: d.drvPath) config.virtualisation.group-layers.builtStreams;
   containers = builtins.mapAttrs (_: c: {
     # NixOS gives `image` no default: null here when nothing set it.
     image =
@@ -100,5 +101,6 @@ in
       in
       if image.success then image.value else null;
     imageFile = drvPathOr c.imageFile;
+    imageStream = drvPathOr c.imageStream;
   }) config.virtualisation.oci-containers.containers;
 }

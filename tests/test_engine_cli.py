@@ -38,7 +38,7 @@ def test_json_output(image):
     assert process.returncode == 0, process.stderr
     assert process.stderr == ""
     result = json.loads((image / "layers.json").read_text())
-    assert [sorted(layer) for layer in result] == [["contents", "size", "why"]] * len(result)
+    assert [sorted(layer) for layer in result] == [["contents", "name", "size", "why"]] * len(result)
     assert sorted(p for layer in result for p in layer["contents"]) == sorted(
         map(store_path, PACKAGES))
     assert len(result) <= 3
@@ -152,3 +152,18 @@ def test_a_strategy_that_breaks_its_contract_is_an_internal_error(image, monkeyp
     assert status == 1
     assert "internal error" in capsys.readouterr().err
     assert not (image / "out.json").exists()
+
+
+def test_a_layer_is_named_after_its_head_not_its_first_path(tmp_path):
+    # glibc's cohort: glibc needs libidn2, whose store path sorts first.
+    packages = {"app-1": (10, ["glibc-2.37"]), "app-2": (10, ["glibc-2.37"]),
+                "app-3": (10, ["glibc-2.37"]), "glibc-2.37": (30_000, ["libidn2-2.3"]),
+                "libidn2-2.3": (300, [])}
+    write_json(tmp_path / "graph.json", attrs_document(packages, ["app-1", "app-2", "app-3"]))
+    process = run("--graph", "graph.json", "--budget", "10", "--out", "-", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    layers = json.loads(process.stdout)
+    glibc = next(layer for layer in layers if store_path("glibc-2.37") in layer["contents"])
+    assert store_path("libidn2-2.3") in glibc["contents"]
+    assert min(glibc["contents"]) == store_path("libidn2-2.3")
+    assert glibc["name"] == "glibc-2.37"

@@ -18,7 +18,7 @@ json_values = st.recursive(
     | st.sampled_from([2.0, -1, 1.5, "", "x", "/", "/nix/store/x-y", "nix/store/x-y", "/a/"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["path", "narSize", "closureSize", "references", "graph", "/nix/store/x-y",
-                         "contents", "size", "why", "x"]), inner, max_size=3),
+                         "contents", "name", "size", "why", "x"]), inner, max_size=3),
     max_leaves=8,
 )
 
@@ -36,7 +36,7 @@ def documents(draw):
     """Valid documents of every kind, some broken in one place."""
     packages, roots, popularity = draw(dags(max_paths=6))
     graph = attrs_document(packages, roots)
-    layers = [{"contents": sorted(e["path"] for e in graph["graph"]), "size": 1, "why": "rest"}]
+    layers = [{"contents": sorted(e["path"] for e in graph["graph"]), "name": "x-1", "size": 1, "why": "rest"}]
     doc = copy.deepcopy(draw(st.sampled_from([
         graph, path_info_list(packages), path_info_object(packages), popularity, layers,
     ])))

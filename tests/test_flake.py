@@ -99,8 +99,9 @@ def _skopeo_config(archive, env):
 def test_flake_show_lists_the_outputs(nix, flake):
     shown = json.loads(nix("flake show --json"))
     for system in ("x86_64-linux", "aarch64-linux"):
-        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "registry", "default"}
-        assert set(shown["apps"][system]) == {"group-layers", "build-image", "registry", "default"}
+        assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "push", "registry",
+                                                  "default"}
+        assert set(shown["apps"][system]) == {"group-layers", "build-image", "push", "registry", "default"}
         assert {"engine"} <= set(shown["checks"][system])
     assert "image-hello" in shown["checks"]["x86_64-linux"]
     assert set(shown["overlays"]) == {"default"}
@@ -218,10 +219,12 @@ def test_overlay_adds_the_engine_and_the_image_function(flake, env, system):
         engine = pkgs.group-layers;
         image = pkgs.buildGroupLayeredImage {{ packages = [ "hello" ]; name = "overlaid"; tag = "t1"; }};
         manifest = (pkgs.buildGroupLayeredImage {{ packages = [ "hello" ]; }}).manifestOutput;
+        stream = pkgs.streamGroupLayeredImage {{ packages = [ "hello" ]; name = "overlaid"; tag = "t1"; }};
       }}
     """
     out = _run(["nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr], env).splitlines()
-    engine, image, manifest = out
+    engine, image, manifest, stream = out
+    assert subprocess.run([stream], capture_output=True, check=True).stdout == Path(image).read_bytes()
     assert (Path(engine) / "bin" / "group-layers").exists()
     assert _skopeo_inspect(image, env)["Layers"]
     with tarfile.open(image) as tar:

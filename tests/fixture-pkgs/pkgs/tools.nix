@@ -28,7 +28,7 @@ in
     description = "GNU Core Utilities";
     bins = [ "[" "basename" "cat" "chmod" "chown" "cp" "cut" "date" "dd" "df" "dirname"
       "du" "echo" "env" "expr" "false" "head" "id" "install" "ln" "ls" "md5sum" "mkdir"
-      "mktemp" "mv" "nproc" "od" "paste" "printf" "pwd" "readlink" "realpath" "rm"
+      "mkfifo" "mktemp" "mv" "nproc" "od" "paste" "printf" "pwd" "readlink" "realpath" "rm"
       "rmdir" "seq" "sha1sum" "sha256sum" "sha512sum" "sleep" "sort" "split" "stat"
       "tail" "tee" "test" "touch" "tr" "true" "truncate" "uname" "uniq" "wc" "whoami"
       "yes" "base64" "comm" "csplit" "fold" "join" "ptx" "shuf" "stdbuf" "sync" "tac"

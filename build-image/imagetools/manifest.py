@@ -1,0 +1,51 @@
+"""Nixery's manifest-output.json: the registry manifest of the image and
+where each blob is (``layerLocations``: digest hex -> path and base64 md5).
+
+Uncompressed and gzip layers give a Docker manifest (schema 2); zstd, which
+Docker's media types have no name for, an OCI manifest. The layers' digests
+and md5 sums come from their derivations: nothing here reads a layer.
+"""
+
+import base64
+import hashlib
+
+from layers import dumps
+
+MEDIA_TYPES = {
+    # compression: (manifest, config, layer)
+    "none": ("application/vnd.docker.distribution.manifest.v2+json",
+             "application/vnd.docker.container.image.v1+json",
+             "application/vnd.docker.image.rootfs.diff.tar"),
+    "gzip": ("application/vnd.docker.distribution.manifest.v2+json",
+             "application/vnd.docker.container.image.v1+json",
+             "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+    "zstd": ("application/vnd.oci.image.manifest.v1+json",
+             "application/vnd.oci.image.config.v1+json",
+             "application/vnd.oci.image.layer.v1.tar+zstd"),
+}
+
+
+def manifest_output(config_file, compression, layers):
+    manifest_type, config_type, layer_type = MEDIA_TYPES[compression]
+    with open(config_file, "rb") as f:
+        config = f.read()
+    config_sha256 = hashlib.sha256(config).hexdigest()
+    locations = {config_sha256: {"path": config_file, "md5": _base64(hashlib.md5(config).hexdigest())}}
+    for layer in layers:
+        if layer.blob is None:
+            raise SystemExit(f"manifest: layer {layer.folder} has no blob")
+        locations[layer.blob_digest.removeprefix("sha256:")] = {"path": layer.blob, "md5": _base64(layer.md5)}
+    return dumps({
+        "manifest": {
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "size": len(config), "digest": "sha256:" + config_sha256},
+            "layers": [{"mediaType": layer_type, "size": layer.blob_size, "digest": layer.blob_digest}
+                       for layer in layers],
+        },
+        "layerLocations": locations,
+    })
+
+
+def _base64(hex_digest):
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
