@@ -160,7 +160,9 @@ def test_a_layer_is_named_after_its_head_not_its_first_path(tmp_path):
                 "app-3": (10, ["glibc-2.37"]), "glibc-2.37": (30_000, ["libidn2-2.3"]),
                 "libidn2-2.3": (300, [])}
     write_json(tmp_path / "graph.json", attrs_document(packages, ["app-1", "app-2", "app-3"]))
-    process = run("--graph", "graph.json", "--budget", "10", "--out", "-", cwd=tmp_path)
+    # libidn2 is used only through glibc, so with popularity it joins glibc's cohort.
+    write_json(tmp_path / "pop.json", {"app-1": 1, "app-2": 1, "app-3": 1, "glibc-2.37": 3, "libidn2-2.3": 3})
+    process = run("--graph", "graph.json", "--pop", "pop.json", "--budget", "10", "--out", "-", cwd=tmp_path)
     assert process.returncode == 0, process.stderr
     layers = json.loads(process.stdout)
     glibc = next(layer for layer in layers if store_path("glibc-2.37") in layer["contents"])
