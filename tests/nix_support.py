@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
 # nixpkgs' real lib, for the NixOS modules' tests (lib.evalModules), read in
 # place: the folder that holds lib/ ($NIXPKGS_LIB, or ../shared/nixpkgs-lib
-# beside the checkout).
-NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib"))
+# beside the checkout), as its canonical path: restricted evaluation allows
+# what -I names, and refuses a path reached through a symlink.
+NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib")).resolve()
 
 
 def _sandbox_path(path):
