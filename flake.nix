@@ -104,6 +104,7 @@
         push = {
           type = "app";
           program = "${self.packages.${system}.push}/bin/push";
+          meta.description = "Push an image built by group-layers to a registry (skopeo)";
         };
         registry = {
           type = "app";

@@ -61,6 +61,13 @@ def spec(count, total, seed):
             for i, w in enumerate(weights)]
 
 
+
+def path_infos(run, paths):
+    """{store path: its `nix path-info --json` entry}, from either shape Nix
+    writes: a list (before Nix 2.19) or an object keyed by path (after)."""
+    info = json.loads(run("nix", "--extra-experimental-features", "nix-command", "path-info", "--json", *paths))
+    return {e["path"]: e for e in info} if isinstance(info, list) else info
+
 class Bench:
     def __init__(self, seed, packages):
         self.seed, self.contents = seed, set()
@@ -95,18 +102,15 @@ class Bench:
         drv = self.run("nix-store", "--query", "--deriver", result)
         built = self.run("nix-store", "--query", "--requisites", "--include-outputs", drv).split()
         outputs = [p for p in built if not p.endswith(".drv") and os.path.exists(p) and p not in self.contents]
-        info = json.loads(self.run("nix", "--extra-experimental-features", "nix-command", "path-info", "--json",
-                                   *outputs))
-        added = sum(e["narSize"] for e in info if e.get("registrationTime", 0) >= int(start))
+        info = path_infos(self.run, outputs)
+        added = sum(e["narSize"] for e in info.values() if e.get("registrationTime", 0) >= int(start))
         return seconds, result, added
 
     def closure(self):
         roots = self.run("nix-build", "--no-out-link", *NIX_OPTIONS, "-E", self.packages).split()
         paths = self.run("nix-store", "--query", "--requisites", *roots).split()
         self.contents = set(paths)
-        info = json.loads(self.run("nix", "--extra-experimental-features", "nix-command", "path-info", "--json",
-                                   *paths))
-        return paths, sum(e["narSize"] for e in info)
+        return paths, sum(e["narSize"] for e in path_infos(self.run, paths).values())
 
     def floor(self, paths):
         start = time.time()

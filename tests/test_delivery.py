@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from nix_support import NIX_OPTIONS, REPO
+from benchmarks.delivery import path_infos
 from oci_test_registry import Registry
 from test_nix_build_image import nix_build, nix_env, packages, run  # noqa: F401 (fixtures)
 
@@ -100,9 +101,7 @@ def test_streamed_image_adds_almost_nothing_to_the_store(hello_stream, run):
     built = [p for p in closure if p not in contents and any(
         mark in p for mark in ("-layer-", "-config.json", "-stream-", "customisation-layer"))]
     assert any("-layer-hello" in p for p in built)
-    sizes = json.loads(run("nix", "path-info", "--extra-experimental-features", "nix-command", "--json",
-                           *built, *contents))
-    size = {entry["path"]: entry["narSize"] for entry in sizes}
+    size = {path: entry["narSize"] for path, entry in path_infos(run, [*built, *contents]).items()}
     overhead = sum(size[p] for p in built)
     closure_bytes = sum(size[p] for p in contents)
     assert overhead <= 0.05 * closure_bytes, (overhead, closure_bytes)
