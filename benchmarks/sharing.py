@@ -60,12 +60,22 @@ def one_layer_per_path(graph, popularity, budget):
     return [Layer((i,), "path") for i in range(len(graph))]
 
 
+def user_counts(graph):
+    """For each path, how many other paths of the graph have it in their
+    closure: the popularity it would have if the graph were the package set."""
+    users = [0] * len(graph.paths)
+    for i in graph.referrers_first:
+        for r in graph.refs[i]:
+            users[r] |= users[i] | (1 << i)
+    return [u.bit_count() for u in users]
+
+
 def build_layered_image(graph, popularity, budget):
     """nixpkgs' ``buildLayeredImage``: ``closure-graph.py``'s popularity contest
     over the image's own graph (a path scores how many paths of the image
     depend on it, directly or not), the best ``budget - 1`` paths one layer
     each, in that order, and the rest one layer."""
-    score = graph.user_counts()
+    score = user_counts(graph)
     order = sorted(range(len(graph)), key=lambda i: (-score[i], graph.paths[i]))
     if len(order) <= budget:
         return [Layer((i,), "popular") for i in order]

@@ -87,15 +87,6 @@ class Graph:
             closure = None
         return cls(tuple(paths), nar, tuple(refs), tuple(sorted(roots)), closure)
 
-    def user_counts(self):
-        """For each path, how many other paths of the graph have it in their
-        closure: the popularity it would have if the graph were the package set."""
-        users = [0] * len(self.paths)
-        for i in self.referrers_first:
-            for r in self.refs[i]:
-                users[r] |= users[i] | (1 << i)
-        return [u.bit_count() for u in users]
-
 
 def _referrers_first(refs):
     """Kahn's algorithm: a path is ready once all its referrers are placed."""
