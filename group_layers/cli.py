@@ -13,6 +13,7 @@ file); 1 an internal error (a bug: with a traceback).
 """
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -239,10 +240,15 @@ def _popcount(argv):
 def main(argv=None):
     """Run the command; return its exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    collecting = gc.isenabled()
     try:
         if argv[:1] == ["popcount"]:
             _popcount(argv[1:])
         else:
+            # The cyclic garbage collector would scan the parsed document and
+            # the graph (millions of lists and strings, no reference cycles)
+            # again and again as they grow: 10 to 15 % of a 200,000-path run.
+            gc.disable()
             _layers(argv)
     except BadInput as e:
         print(f"group-layers: {e}", file=sys.stderr)
@@ -256,4 +262,7 @@ def main(argv=None):
         print("group-layers: internal error, please report it:", file=sys.stderr)
         traceback.print_exc()
         return 1
+    finally:
+        if collecting:
+            gc.enable()
     return 0

@@ -29,16 +29,14 @@ O(log depth) jumps and steps), so each predecessor costs O(log n) and the
 whole tree O(E log n), in plain Python (no networkx import for ~0.15 s).
 """
 
-from itertools import chain
-
 
 def dominator_children(graph, tops=()):
     """``children[d]``: the sorted paths whose immediate dominator is ``d``
     (``d == len(graph)``: the image root)."""
     n = len(graph)
     root = n
-    referenced = set(chain.from_iterable(graph.refs))
-    firsts = set(graph.roots).union(tops, set(range(n)) - referenced)
+    unreferenced = [i for i, count in enumerate(graph.referrer_counts) if not count]
+    firsts = set(graph.roots).union(tops, unreferenced)
     # parent[v]: v's immediate dominator once v is reached; before, the common
     # ancestor of the referrers seen so far (None: none yet).
     parent, jump, depth = [None] * n + [root], [root] * (n + 1), [0] * (n + 1)

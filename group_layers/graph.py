@@ -56,13 +56,19 @@ class Graph:
         """Sum of narSize over each path's closure, as Nix's ``closureSize``."""
         if self.given_closure_size is not None:
             return self.given_closure_size
-        return tuple(closure_sizes(self.nar_size, self.refs, self.referrers_first))
+        return tuple(closure_sizes(self.nar_size, self.refs, self.referrers_first,
+                                   self.referrer_counts))
 
     @cached_property
     def referrers_first(self):
         """Indices with every path before all the paths it references; shorter
         than the graph when references make a cycle (``validate`` rejects those)."""
-        return _referrers_first(self.refs)
+        return _referrers_first(self.refs, self.referrer_counts)
+
+    @cached_property
+    def referrer_counts(self):
+        """``referrer_counts[i]``: how many paths reference path ``i``."""
+        return _referrer_counts(self.refs)
 
     @classmethod
     def build(cls, entries, roots=None):
@@ -77,22 +83,30 @@ class Graph:
             targets = set(map(position, references))
             targets.discard(i)
             refs.append(tuple(sorted(targets)))
+        counts = _referrer_counts(refs)
         if roots is None:
-            roots = set(range(len(paths))).difference(chain.from_iterable(refs))
+            roots = [i for i, count in enumerate(counts) if not count]
         else:
-            roots = set(map(position, roots))
+            roots = sorted(set(map(position, roots)))
         nar = tuple([v[0] for v in values])
         closure = tuple([v[1] for v in values])
         if None in closure:
             closure = None
-        return cls(tuple(paths), nar, tuple(refs), tuple(sorted(roots)), closure)
+        graph = cls(tuple(paths), nar, tuple(refs), tuple(roots), closure)
+        graph.__dict__["referrer_counts"] = counts  # counted already: fill the cache
+        return graph
 
 
-def _referrers_first(refs):
-    """Kahn's algorithm: a path is ready once all its referrers are placed."""
-    users = [0] * len(refs)
+def _referrer_counts(refs):
+    counts = [0] * len(refs)
     for i, count in Counter(chain.from_iterable(refs)).items():
-        users[i] = count
+        counts[i] = count
+    return counts
+
+
+def _referrers_first(refs, counts=None):
+    """Kahn's algorithm: a path is ready once all its referrers are placed."""
+    users = _referrer_counts(refs) if counts is None else counts[:]
     ready = [i for i, count in enumerate(users) if not count]
     for node in ready:
         for r in refs[node]:
@@ -102,7 +116,7 @@ def _referrers_first(refs):
     return ready
 
 
-def closure_sizes(nar, refs, referrers_first=None):
+def closure_sizes(nar, refs, referrers_first=None, referrer_counts=None):
     """Each path's closure size (sum of narSize over its closure), exactly.
 
     Nix's definition needs the union of the closures below a path, not their
@@ -130,10 +144,8 @@ def closure_sizes(nar, refs, referrers_first=None):
     ``benchmarks/scale.py``, done by CPython's set operations).
     """
     n = len(nar)
-    order = _referrers_first(refs) if referrers_first is None else referrers_first
-    users = [0] * n
-    for i, count in Counter(chain.from_iterable(refs)).items():
-        users[i] = count
+    users = _referrer_counts(refs) if referrer_counts is None else referrer_counts
+    order = _referrers_first(refs, users) if referrers_first is None else referrers_first
     own = list(nar)
     for x in order[::-1]:  # references first
         for r in refs[x]:

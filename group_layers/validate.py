@@ -120,8 +120,7 @@ def graph(doc, file):
             field = "narSize" if type(entry["narSize"]) is not int else "closureSize"
             raise BadInput(file, pointer(*keys(i), field),
                            f"{_show(entry[field])} is not an integer")
-    index = dict(zip(paths, range(len(paths))))
-    if len(index) != len(paths):
+    if kind != "path-info-object" and len(set(paths)) != len(paths):  # an object's keys differ
         first = {}
         for i, path in enumerate(paths):
             j = first.setdefault(path, i)
@@ -131,6 +130,7 @@ def graph(doc, file):
     try:
         result = from_document(doc)
     except KeyError:  # a reference or a root that is not in the graph: which?
+        index = set(paths)
         for i, entry in enumerate(entries):
             for j, reference in enumerate(entry["references"]):
                 if reference not in index:
@@ -139,7 +139,7 @@ def graph(doc, file):
         j = next(j for j, root in enumerate(roots) if root not in index)
         raise BadInput(file, pointer("exportReferencesGraph", "graph", j),
                        f"root {roots[j]} is not in the graph") from None
-    _check_acyclic(result, lambda path: (keys(index[path]), entries[index[path]]), file)
+    _check_acyclic(result, lambda path: (keys(paths.index(path)), entries[paths.index(path)]), file)
     return result
 
 
