@@ -169,8 +169,11 @@ def closure_sizes(nar, refs, referrers_first=None, referrer_counts=None):
             lengths = list(map(len, sets))
             at = lengths.index(max(lengths))
             big, base = rs[at], sets[at]
-            del sets[at]
-            if len(sets) == 1:
+            # A reference in base is shared and below big: all of its set is too.
+            sets = [kept[r] for r in rs if r not in base and r != big]
+            if not sets:
+                extra = empty
+            elif len(sets) == 1:
                 extra = sets[0] - base
             else:
                 extra = set().union(*sets)
