@@ -53,6 +53,7 @@ outranks {D, F}), {D, F}, {E}, {G}.  Budget 3 gives {A, B, C, D, F}, {E},
 (Nixery's comment lists the same layers for budgets 1 to 4.)
 """
 
+import heapq
 from operator import itemgetter
 
 from ..dominators import dominator_children
@@ -84,18 +85,17 @@ def group(graph, popularity, budget):
             stack.extend(children[node])
         rating = pop[top] * sum(map(closure, members))
         layers.append((rating, top, members, _why(top, requested, big, popular)))
-    layers.sort(key=itemgetter(0, 1))
 
     if len(layers) > budget:
         # Merging the first layer into the second until the budget is met
-        # merges the first len - budget + 1 layers into one, in first place.
-        merged = layers[: len(layers) - budget + 1]
-        layers[: len(merged)] = [(
-            sum(layer[0] for layer in merged),
-            None,
-            [i for layer in merged for i in layer[2]],
-            "merged",
-        )]
+        # merges the first len - budget + 1 layers into one, in first place:
+        # only the budget - 1 last ones need sorting.
+        last = heapq.nlargest(budget - 1, layers, key=itemgetter(0, 1))[::-1]
+        kept = {layer[1] for layer in last}
+        merged = [i for layer in layers if layer[1] not in kept for i in layer[2]]
+        layers = [(None, None, merged, "merged"), *last]
+    else:
+        layers.sort(key=itemgetter(0, 1))
     return [Layer(tuple(sorted(members)), why) for _, _, members, why in layers]
 
 
