@@ -126,9 +126,11 @@ class _Compiler:
                     if key in x and not valid(x[key]):
                         return False
                 return True
+            if names is not None and not all(map(names, x)):
+                return False
+            if not properties:  # a map's values: one check for all, in one C loop
+                return additional is None or all(map(additional, x.values()))
             for key, value in x.items():
-                if names is not None and not names(key):
-                    return False
                 valid = properties.get(key, additional)
                 if valid is not None and not valid(value):
                     return False

@@ -18,7 +18,7 @@ deterministic.
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
+from itertools import chain, repeat
 
 
 def package_name(path):
@@ -72,15 +72,16 @@ class Graph:
 
     @classmethod
     def build(cls, entries, roots=None):
-        """Build from ``{path: (narSize, closureSize or None, [references])}``;
-        ``roots`` None: the paths no other path references.  A reference or
-        root that is not a path of ``entries`` raises KeyError."""
+        """Build from ``{path: entry}``, each entry an object of the document
+        (``narSize``, optional ``closureSize`` and ``references``); ``roots``
+        None: the paths no other path references.  A reference or root that
+        is not a path of ``entries`` raises KeyError."""
         paths = sorted(entries)
         position = dict(zip(paths, range(len(paths)))).__getitem__
         values = list(map(entries.__getitem__, paths))
         refs = []
-        for i, (_, _, references) in enumerate(values):
-            targets = set(map(position, references))
+        for i, entry in enumerate(values):
+            targets = set(map(position, entry.get("references", ())))
             targets.discard(i)
             refs.append(tuple(sorted(targets)))
         counts = _referrer_counts(refs)
@@ -88,8 +89,8 @@ class Graph:
             roots = [i for i, count in enumerate(counts) if not count]
         else:
             roots = sorted(set(map(position, roots)))
-        nar = tuple([v[0] for v in values])
-        closure = tuple([v[1] for v in values])
+        nar = tuple([entry["narSize"] for entry in values])
+        closure = tuple([entry.get("closureSize") for entry in values])
         if None in closure:
             closure = None
         graph = cls(tuple(paths), nar, tuple(refs), tuple(roots), closure)
@@ -209,22 +210,16 @@ def shape(doc):
     any other object the structured-attrs file."""
     if isinstance(doc, list):
         return "path-info-list"
-    if isinstance(doc, dict) and all(k.startswith("/") for k in doc):
+    if isinstance(doc, dict) and all(map(str.startswith, doc, repeat("/"))):
         return "path-info-object"
     return "graph-attrs"
 
 
-def from_document(doc):
-    """A :class:`Graph` from a parsed (and validated) JSON document of either shape."""
-    if shape(doc) == "graph-attrs":
-        entries = {
-            e["path"]: (e["narSize"], e.get("closureSize"), e["references"])
-            for e in doc["graph"]
-        }
+def from_document(doc, kind=None):
+    """A :class:`Graph` from a parsed (and validated) JSON document of either
+    shape (``kind``: its :func:`shape`, if known)."""
+    kind = kind or shape(doc)
+    if kind == "graph-attrs":
+        entries = {e["path"]: e for e in doc["graph"]}
         return Graph.build(entries, doc["exportReferencesGraph"]["graph"])
-    items = doc.items() if isinstance(doc, dict) else ((e["path"], e) for e in doc)
-    entries = {
-        path: (e["narSize"], e.get("closureSize"), e.get("references", ()))
-        for path, e in items
-    }
-    return Graph.build(entries)
+    return Graph.build(doc if kind == "path-info-object" else {e["path"]: e for e in doc})

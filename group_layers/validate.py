@@ -128,7 +128,7 @@ def graph(doc, file):
                 raise BadInput(file, pointer(*keys(i)),
                                f"disagrees with {pointer(*keys(j))}, another entry for {path}")
     try:
-        result = from_document(doc)
+        result = from_document(doc, kind)
     except KeyError:  # a reference or a root that is not in the graph: which?
         index = set(paths)
         for i, entry in enumerate(entries):
