@@ -210,7 +210,7 @@ def _layers(argv):
     popularity = validate.popularity(_read_json(args.pop), args.pop) if args.pop else {}
     layers = STRATEGIES[args.strategy](graph, popularity, budget)
     rows = [
-        {"contents": [graph.paths[i] for i in layer.members],
+        {"contents": list(map(graph.paths.__getitem__, layer.members)),
          "name": package_name(graph.paths[layer.head(graph)]),
          "size": layer.size(graph), "why": layer.why}
         for layer in layers

@@ -18,8 +18,9 @@ class Layer:
     why: str
 
     def size(self, graph):
-        return sum(graph.nar_size[i] for i in self.members)
+        return sum(map(graph.nar_size.__getitem__, self.members))
 
     def head(self, graph):
         """The member with the largest closure (the first such path on a tie)."""
-        return max(self.members, key=lambda i: (graph.closure_size[i], -i))
+        closure = list(map(graph.closure_size.__getitem__, self.members))
+        return self.members[closure.index(max(closure))]

@@ -33,6 +33,7 @@ the schema file.
 
 import json
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 from . import pathinfo
@@ -204,13 +205,10 @@ def output(graph, layers, budget, rows):
     sorted, and their JSON ``rows`` valid against ``schemas/layers.json``."""
     if len(layers) > budget:
         raise RuntimeError(f"{len(layers)} layers for a budget of {budget}")
-    times = [0] * len(graph)
     for layer in layers:
         if list(layer.members) != sorted(set(layer.members)):
             raise RuntimeError(f"layer members not sorted and unique: {layer}")
-        for i in layer.members:
-            times[i] += 1
-    if any(count != 1 for count in times):
+    if sorted(chain.from_iterable(layer.members for layer in layers)) != list(range(len(graph))):
         raise RuntimeError("a path is in no layer or in several")
     if not _predicate("layers")(rows):
         raise RuntimeError("the layers are not valid against schemas/layers.json")
