@@ -190,7 +190,7 @@ goes first (``p = 3/5``, odds 3/2, times 110M), then {A, C} (odds 1/4 times
 """
 
 import re
-from fractions import Fraction
+from operator import methodcaller
 
 from ..layer import Layer
 
@@ -213,8 +213,8 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     size = {head: sum(graph.nar_size[i] for i in members) for head, members in found.items()}
     ranked = sorted(found, key=lambda head: (-size[head], head))
     alone = len(ranked) if len(ranked) <= budget else budget - 1
-    odds = _odds(names, popularity)
-    ordered = sorted(ranked[:alone], key=lambda head: (-size[head] * odds(head), head))
+    first = _first_root(graph)
+    ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
     layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
     if alone < len(ranked):
         rest = sorted(i for head in ranked[alone:] for i in found[head])
@@ -234,10 +234,11 @@ def _cohorts(graph, names, popularity, budget, merge_share):
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
-    pop = [popularity.get(name) for name in names] if popularity else None
+    pop = _counts(names, popularity) if popularity else None
     family = None if pop else [_family(name) for name in names]
     head = list(range(n))
-    for q in range(n):
+    weight = list(graph.nar_size)  # a head's cohort's size, as it grows
+    for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
         if pop is None:
             kin = [p for p in referrers[q] if _kin(family[p], family[q])]
             if kin:
@@ -245,14 +246,50 @@ def _cohorts(graph, names, popularity, budget, merge_share):
         elif referrers[q] and pop[q] is not None:
             p = max(referrers[q], key=lambda r: (pop[r] or 1, r))
             with_p = pop[p] or 1
-            # rule 2 in integers: narSize(q) * share <= merge_share * closureSize(p) / budget**2
-            cost = graph.nar_size[q] * (pop[q] - with_p) * budget**2
+            # rule 2 in integers: size(q's cohort) * share <= merge_share * closureSize(p) / budget**2
+            cost = weight[q] * (pop[q] - with_p) * budget**2
             if 2 * with_p >= pop[q] and cost <= merge_share * graph.closure_size[p] * (pop[q] + 1):
                 head[q] = p
+                weight[p] += weight[q]
     found = {}
     for i in range(n):
         found.setdefault(_find(head, i), []).append(i)
     return found
+
+
+def _counts(names, popularity):
+    """Each path's popularity count, or None.  A name the data lacks is looked
+    up again by its package name alone (``openssl`` for ``openssl-3.0.9``),
+    the highest count of that name at any version: a version bump renames a
+    package without changing who needs it."""
+    counts = [popularity.get(name) for name in names]
+    missing = {i: _family(names[i])[0] for i, count in enumerate(counts) if count is None}
+    if missing:
+        wanted, best = set(missing.values()), {}
+        for name in filter(methodcaller("startswith", tuple(p + "-" for p in wanted)), popularity):
+            pname = _family(name)[0]
+            if pname in wanted:
+                best[pname] = max(popularity[name], best.get(pname, 0))
+        for i, pname in missing.items():
+            counts[i] = best.get(pname)
+    return counts
+
+
+def _first_root(graph):
+    """For each path, the rank of the first root whose closure holds it, the
+    roots ranked by closure size, largest first (ties by path)."""
+    roots = sorted(graph.roots, key=lambda r: (-graph.closure_size[r], r))
+    first = [len(roots)] * len(graph)
+    for rank, root in enumerate(roots):
+        if first[root] > rank:
+            first[root] = rank
+            stack = [root]
+            while stack:
+                for r in graph.refs[stack.pop()]:
+                    if first[r] > rank:
+                        first[r] = rank
+                        stack.append(r)
+    return first
 
 
 def _family(name):
@@ -270,20 +307,6 @@ def _kin(referrer, path):
     if rname == name:
         return rversion.startswith(version + "-") or version.startswith(rversion + "-")
     return rversion == version and (name.startswith(rname + "-") or rname.startswith(name + "-"))
-
-
-def _odds(names, popularity):
-    """``head -> p / (1 - p)``, where ``p`` is the share of the package set
-    whose closure holds the head (1 for every head without popularity)."""
-    if not popularity:
-        return lambda head: 1
-    total = max(1, *popularity.values()) + 1  # above any count, and above a missing one's 1
-
-    def odds(head):
-        count = popularity.get(names[head], 1)
-        return Fraction(count, total - count)
-
-    return odds
 
 
 def _find(head, i):
