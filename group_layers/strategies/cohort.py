@@ -197,7 +197,7 @@ from ..layer import Layer
 #: Rule 2's bound: a merge may cost ``MERGE_SHARE / budget**2`` of the
 #: referrer's closure size in expected re-download (0.33 % of it at 96 layers,
 #: 1.9 % at 40, 7.5 % at 20).
-MERGE_SHARE = 30
+MERGE_SHARE = 60
 
 #: Where a store path name's version starts, as ``builtins.parseDrvName`` says:
 #: at the first dash followed by a digit.
