@@ -169,3 +169,14 @@ def test_scaling_every_size_leaves_the_layers_unchanged(universe, budget, factor
     for request in requests:
         plain = cohort.group(image(request, packages), popularity, budget)
         assert cohort.group(image(request, scaled), popularity, budget) == plain
+
+
+def test_names_are_found_at_another_version_however_many_are_missing():
+    # up to cohort._FEW names are looked for by prefix, more in one pass over
+    # the data: both give the same counts ("lib1" is not "lib10")
+    popularity = {f"lib{i}-1.0": i + 2 for i in range(100)} | {"other-2": 7}
+    names = [f"lib{i}-1.1" for i in range(100)] + ["other-3", "new-1"]
+    expected = [i + 2 for i in range(100)] + [7, None]
+    assert len(names) > cohort._FEW
+    assert cohort._counts(names, popularity) == expected
+    assert cohort._counts(names[:2] + names[-2:], popularity) == expected[:2] + expected[-2:]
