@@ -118,15 +118,16 @@ corpus by ``benchmarks/workload.py`` and never tuned on),
 the first round's code against this one::
 
     public workload                        first round              now
-    with popularity                        0.963 / 0.862 / 0.749    0.968 / 0.849 / 0.718
+    with popularity                        0.963 / 0.862 / 0.749    0.975 / 0.890 / 0.774
     without popularity                     0.642 / 0.464 / 0.342    0.891 / 0.709 / 0.536
-    1 % random update, 10 seeds pooled     0.870 / 0.641 / 0.487    0.825 / 0.631 / 0.451
-    stale popularity costs (1 % update)    1.7 / 2.5 / 1.8 points   0.5 / 0.6 / 1.3 points
-    ChainID cache                          0.235 / 0.236 / 0.244    0.263 / 0.261 / 0.257
-    second workload, with popularity       0.914 / 0.725 / 0.530    0.912 / 0.696 / 0.574
+    1 % random update, 10 seeds pooled     0.870 / 0.641 / 0.487    0.839 / 0.658 / 0.502
+    stale popularity costs (1 % update)    1.7 / 2.5 / 1.8 points   0.4 / 0.3 / 0.0 points
+    stale popularity costs (0.1 % update)  up to 8 points           0.0 / 0.0 / 0.0 points
+    ChainID cache                          0.235 / 0.236 / 0.244    0.312 / 0.310 / 0.302
+    second workload, with popularity       0.914 / 0.725 / 0.530    0.935 / 0.789 / 0.612
     second workload, without               0.500 / 0.274 / 0.177    0.617 / 0.365 / 0.239
-    second workload, 1 % update            0.736 / 0.439 / 0.265    0.706 / 0.423 / 0.284
-    second workload, ChainID               0.146 / 0.158 / 0.169    0.188 / 0.187 / 0.184
+    second workload, 1 % update            0.736 / 0.439 / 0.265    0.733 / 0.486 / 0.302
+    second workload, ChainID               0.146 / 0.158 / 0.169    0.204 / 0.203 / 0.201
 
 For comparison, nixpkgs' auto-layer (no data) gets 0.497 / 0.370 / 0.304 on
 the public workload and 0.345 / 0.239 / 0.180 on the second; Nixery 0.435 /
@@ -136,14 +137,23 @@ the public workload and 0.345 / 0.239 / 0.180 on the second; Nixery 0.435 /
   smaller, sharing fell from 0.988 to 0.77 in a reported run.  It is now a
   share of ``closureSize(p)``, so scaling every size by a constant changes
   nothing (tested), and it is computed in integers so that this holds exactly.
-  ``MERGE_SHARE`` was picked on the public workload; from half to twice it,
-  that workload moves by at most 3 points (0.945 to 0.968 / 0.817 to 0.860 /
-  0.714 to 0.721).  The second workload would rather have it larger (0.720 /
-  0.598 at 40 and 20 with twice it), which is left so, as it is not tuned on.
+* Rule 2 counted ``narSize(q)`` alone, while ``q`` takes its whole cohort
+  along: perl's cohort (perl, perl-base, perl-modules, libperl: 15 MB) joined
+  the tiny init-system-helpers because perl's own few hundred kB passed, and
+  went on to whichever of procps or libgtk-3-0 the image had.  Counting the
+  cohort (deciding references first, so that it is whole) was worth 4 to 5
+  points at budgets 40 and 20 (0.849 to 0.900, 0.718 to 0.753 with the same
+  constant) and 3 to 5 points under updates.
+* ``MERGE_SHARE`` was then picked on the public workload: 60 rather than 30
+  (0.975 / 0.890 / 0.774 against 0.972 / 0.900 / 0.753, updates 0.853 /
+  0.682 / 0.550 against 0.860 / 0.707 / 0.525 over the first 4 seeds: a tie
+  but for budget 20).  From half to twice it, the public workload moves by at
+  most 4 points (table in the benchmark's report).
 * Without popularity the image's user counts are gone (see above): they
   glued too much, differently in each image.
-* Missing entries no longer glue (see above).
-* The layers are ordered for ChainID caches.
+* Missing entries no longer glue, and a bumped name is found at its old
+  version (see above): stale popularity now costs at most half a point.
+* The layers go root by root for ChainID caches (see above).
 
 What is still lost, and why it is hard
 --------------------------------------
@@ -152,29 +162,33 @@ What is still lost, and why it is hard
   (median 240 paths against 80): at 20 layers most paths share the rest layer,
   and without data nothing stable says which of them travel together.
   Gluing by the image's own counts was what the first round did, and lost
-  more (0.500 / 0.274 / 0.177 there).
-* With popularity, the rest layer is what is left: the cohorts beyond the
-  ``budget - 1`` biggest, different in nearly every image.  Splitting it into
-  several layers by a stable key (closure depth, popularity tier) was measured
-  and lost 1 to 4 points: the parts differ between images as the whole does.
-  Gluing more (a looser rule 1 or a larger bound) cuts the rest but makes
-  cohorts vary: with ``3 pop(p) >= pop(q)`` the public workload falls to
-  0.959 / 0.842 / 0.717, with ``4`` to 0.953 / 0.795 / 0.678 (measured with
-  the first round's bound).  The targets of
-  0.985 / 0.93 / 0.84 are not reached.
-* After an update, a changed path makes its whole layer new, and the rest
-  layer of every image holding one is pulled again.  The absolute bound of the
-  first round did better here (0.889 / 0.695 / 0.540 against 0.844 / 0.669 /
-  0.499 over the first 4 seeds of the 1 % update): a share of ``p``'s closure
-  lets big libraries under a big closure join it.  That is the price of a rule
-  that does not depend on the unit of size; bounds relative to ``p``'s own
-  size or to ``q``'s closure did no better under updates and worse without.
-* Stale popularity still costs up to 4 points after a 0.1 % update: a bumped
-  referrer reads as 1, so its dependencies no longer join it.
-* Under ChainID the order brings 1 to 4 points, not the 0.30 aimed at: a
-  prefix is reused only up to the first layer another image lacks, and the
-  images of a workload share few layers beyond the C library and its
-  neighbours.
+  more (0.500 / 0.274 / 0.177 there).  Splitting that rest by the root it
+  comes from gains up to 6 points there, but loses on the public workload,
+  so it was not taken.
+* With popularity, what is left is cohorts that differ between images (a
+  referrer present in one image and not in the next: the share rule 2 pays
+  for) and the rest layer: the cohorts beyond the ``budget - 1`` biggest,
+  different in nearly every image.  Splitting the rest into several layers by
+  a stable key (closure depth, popularity tier, root) was measured and lost 1
+  to 6 points: the parts differ between images as the whole does, and each
+  costs a layer of its own.  Gluing more (a looser rule 1 or a larger bound)
+  cuts the rest but makes cohorts vary: with ``3 pop(p) >= pop(q)`` the
+  public workload gets 0.962 / 0.868 / 0.755, with ``3/2`` 0.969 / 0.856 /
+  0.711.  Choosing which cohorts stand alone by how likely another image
+  holds them (size times the head's popularity) loses 15 to 30 points: the
+  images' own big packages, private to them by popularity, are what a
+  workload asks for again.  The targets of 0.985 / 0.93 / 0.84 are not
+  reached.
+* After an update, a changed path makes its whole layer new: the head of a
+  cohort changes whenever anything in its closure does, and its unchanged
+  members are pulled again, as is the rest layer of every image holding a
+  changed path.  Refusing merges under a much bigger closure (``closureSize(q)
+  * k >= closureSize(p)``) gains at most 2 points at budget 96 and loses
+  more everywhere else.  The targets of 0.93 / 0.78 / 0.62 are not reached.
+* Under ChainID the public workload reaches 0.30 at every budget, the second
+  workload 0.20: its images are bigger and more varied (one layer per path
+  gets 0.08 there), and a prefix is reused only up to the first layer another
+  image lacks.
 
 Worked example
 --------------
