@@ -183,7 +183,7 @@ What is still lost, and why it is hard
   cohort changes whenever anything in its closure does, and its unchanged
   members are pulled again, as is the rest layer of every image holding a
   changed path.  Refusing merges under a much bigger closure (``closureSize(q)
-  * k >= closureSize(p)``) gains at most 2 points at budget 96 and loses
+  * k >= closureSize(p)``) gains at most 2.5 points at budget 96 and loses
   more everywhere else.  The targets of 0.93 / 0.78 / 0.62 are not reached.
 * Under ChainID the public workload reaches 0.30 at every budget, the second
   workload 0.20: its images are bigger and more varied (one layer per path
