@@ -76,12 +76,39 @@ def test_a_path_missing_from_the_popularity_data_but_needed_stays_alone():
     assert frozenset("D") in layers("A", popularity=stale)
 
 
-def test_the_order_puts_what_most_images_share_first():
-    # D and F (pop 3 and 4 of at most 4) before B's and A's cohorts (pop 1):
-    # a classic Docker cache reuses only a common prefix of the layers.
-    graph = image("AB")
-    order = [frozenset(graph.names[i] for i in layer.members) for layer in cohort.group(graph, POP, 3)]
-    assert order == [frozenset("DF"), frozenset("AC"), frozenset("BEG")]
+def test_a_name_the_data_lacks_is_found_at_another_version():
+    # a version bump renames a package, not who needs it: popularity made
+    # before the bump still glues the new lib to the new app
+    packages = {"app-2.1": (10 * M, ["lib-1.1"]), "lib-1.1": (1 * M, [])}
+    graph = image(["app-2.1"], packages)
+    before_the_bump = {"app-2.0": 5, "lib-1.0": 6}
+    found = {frozenset(graph.names[i] for i in layer.members)
+             for layer in cohort.group(graph, before_the_bump, 20)}
+    assert found == {frozenset({"app-2.1", "lib-1.1"})}
+
+
+def test_a_merge_costs_the_whole_cohort_it_brings():
+    # Q (1 kB) heads a cohort with R (50 MB).  Q is needed without P in 4 of
+    # its 11 uses: moving Q alone under P would cost 0.4 kB, moving its
+    # cohort costs 18 MB, over the bound at budget 20 (60/400 of P's 51 MB).
+    packages = {"P": (1 * M, ["Q"]), "Q": (1000, ["R"]), "R": (50 * M, [])}
+    graph = image(["P"], packages)
+    found = {frozenset(graph.names[i] for i in layer.members)
+             for layer in cohort.group(graph, {"P": 6, "Q": 10, "R": 10}, 20)}
+    assert found == {frozenset("P"), frozenset("QR")}
+
+
+def test_the_layers_of_the_biggest_root_come_first_then_the_next_roots():
+    # A's closure (161 MB) before B's (153 MB); within each, biggest first;
+    # a classic Docker cache reuses only a common prefix of the layers, and
+    # images that share their biggest package share all of its layers first.
+    order = [frozenset(image("AB").names[i] for i in layer.members)
+             for layer in cohort.group(image("AB"), POP, 96)]
+    assert order == [frozenset("F"), frozenset("AC"), frozenset("D"), frozenset("BE"), frozenset("G")]
+    # the rest, which no other image has, goes last
+    order = [frozenset(image("AB").names[i] for i in layer.members)
+             for layer in cohort.group(image("AB"), POP, 2)]
+    assert order == [frozenset("DF"), frozenset("ABCEG")]
 
 
 # The property cohorts exist for --------------------------------------------------
@@ -142,3 +169,14 @@ def test_scaling_every_size_leaves_the_layers_unchanged(universe, budget, factor
     for request in requests:
         plain = cohort.group(image(request, packages), popularity, budget)
         assert cohort.group(image(request, scaled), popularity, budget) == plain
+
+
+def test_names_are_found_at_another_version_however_many_are_missing():
+    # up to cohort._FEW names are looked for by prefix, more in one pass over
+    # the data: both give the same counts ("lib1" is not "lib10")
+    popularity = {f"lib{i}-1.0": i + 2 for i in range(100)} | {"other-2": 7}
+    names = [f"lib{i}-1.1" for i in range(100)] + ["other-3", "new-1"]
+    expected = [i + 2 for i in range(100)] + [7, None]
+    assert len(names) > cohort._FEW
+    assert cohort._counts(names, popularity) == expected
+    assert cohort._counts(names[:2] + names[-2:], popularity) == expected[:2] + expected[-2:]

@@ -43,12 +43,14 @@ the image (ties by path) and joins ``p``'s cohort when
    change with the rest of the image (the tests check that shared users are
    the only way it can).  Without this rule a small library would join a
    different big package in each image and make *its* layer differ.
-2. the bytes the merge can cost are small *next to what ``p`` brings*: ``q``
-   is downloaded again in the images that have ``q`` without ``p``, a share of
-   about ``(pop(q) - pop(p)) / (pop(q) + 1)`` of its uses, so the merge is
-   taken when ``narSize(q) * share <= MERGE_SHARE * closureSize(p) /
-   budget**2``.  A layer slot is worth more the fewer there are: the bound
-   grows as the budget shrinks.
+2. the bytes the merge can cost are small *next to what ``p`` brings*:
+   ``q``'s cohort (``q`` and all that joined it) is downloaded again in the
+   images that have ``q`` without ``p``, a share of about ``(pop(q) -
+   pop(p)) / (pop(q) + 1)`` of its uses, so the merge is taken when
+   ``size(cohort of q) * share <= MERGE_SHARE * closureSize(p) /
+   budget**2``.  Paths are decided references first, so ``q``'s cohort is
+   whole when ``q`` is.  A layer slot is worth more the fewer there are: the
+   bound grows as the budget shrinks.
 
 Cohorts chain (``q`` joins ``p``, ``p`` joins ``r``), and each cohort is named
 by its top path, its *head*.  Both rules depend only on the paths themselves,
@@ -56,11 +58,15 @@ their closures and their popularity, never on what else the image holds, so
 the same cohort is cut the same way in every image that contains its head
 (but for the shared users of rule 1).
 
-A path that has referrers but no entry in the popularity data is newer than
-the data (a version bump renames it; a path with a referrer has a count of at
-least 2, and only counts of 1 are left out).  Reading it as 1, as Nixery does,
-would make both rules hold and glue it to whichever referrer the image has;
-it stays alone instead, until the data knows it.
+A path that has no entry in the popularity data is usually newer than the
+data: a version bump renames it (``openssl-3.0.9`` where the data has
+``openssl-3.0.8``) without changing who needs it.  So it takes the count of
+its package name at any version the data knows (the highest, if several).
+Only a path whose name the data has never seen at all is left without a
+count; if it has referrers it stays alone (a path with a referrer has a count
+of at least 2, and only counts of 1 are left out of the data).  Reading it as
+1, as Nixery does, would make both rules hold and glue it to whichever
+referrer the image has.
 
 Finally the cohorts are ranked by size; the ``budget - 1`` biggest stand alone
 and the others share the last layer.
@@ -83,17 +89,26 @@ Layer order, for classic Docker
 Content-addressed stores (containerd, podman, registries) reuse a layer
 wherever it stands; Docker's classic graphdriver storage reuses a layer only
 if every layer below it matches too (the ChainID), so only a common prefix of
-the layer list is reused.  If layer ``k`` is in another image with
-probability ``p_k``, independently, the bytes reused are ``sum_k size_k *
-prod_{j<=k} p_j``; swapping two neighbours shows this is largest when the
-layers go by ``size * p / (1 - p)``, highest first.  ``p`` is the head's
-popularity over the largest count in the data (plus one), so the layers that
-nearly every image holds come first, biggest first, and the image's own
-packages last, then the rest layer, which no other image has.  Ordering by
-popularity alone puts small near-universal libraries first, and the first
-one an image lacks ends its prefix; by size alone, the image's own big
-package comes first and ends it at once.  Without popularity ``p`` is unknown
-and the layers go by size.
+the layer list is reused, and the order decides how long that prefix is.
+
+An image is the union of its roots' closures, and the images of one user
+share their big packages (the same ``python3`` under different tools) more
+than they share any one small library.  So the layers go root by root: the
+roots are ranked by closure size, largest first, each layer belongs to the
+first root whose closure holds its head, and within a root the layers go
+biggest first; the rest layer, which no other image has, goes last.  Two
+images whose largest package is the same then start with the very same layers,
+all of that package's closure, whatever else they hold; the biggest layers
+come first, and the small cohorts that another image may have put in its
+rest come last, where a difference costs least.
+
+Ordering all layers by how many images hold them fails because the images are
+not independent draws: ordering by popularity puts small near-universal
+libraries first and the first one an image lacks ends its prefix (about 0.16
+on the public workload); ordering by ``size * p / (1 - p)`` (``p`` the head's
+share of the package set), optimal for independent layers, gives 0.26; even
+ordering by the count of images of the workload that hold each layer, which
+no strategy can know, gives 0.21 to 0.27.  Root by root gives 0.30 to 0.31.
 
 What changed in the second round, and why
 -----------------------------------------
@@ -103,15 +118,16 @@ corpus by ``benchmarks/workload.py`` and never tuned on),
 the first round's code against this one::
 
     public workload                        first round              now
-    with popularity                        0.963 / 0.862 / 0.749    0.968 / 0.849 / 0.718
+    with popularity                        0.963 / 0.862 / 0.749    0.975 / 0.890 / 0.774
     without popularity                     0.642 / 0.464 / 0.342    0.891 / 0.709 / 0.536
-    1 % random update, 10 seeds pooled     0.870 / 0.641 / 0.487    0.825 / 0.631 / 0.451
-    stale popularity costs (1 % update)    1.7 / 2.5 / 1.8 points   0.5 / 0.6 / 1.3 points
-    ChainID cache                          0.235 / 0.236 / 0.244    0.263 / 0.261 / 0.257
-    second workload, with popularity       0.914 / 0.725 / 0.530    0.912 / 0.696 / 0.574
+    1 % random update, 10 seeds pooled     0.870 / 0.641 / 0.487    0.839 / 0.658 / 0.502
+    stale popularity costs (1 % update)    1.7 / 2.5 / 1.8 points   0.4 / 0.3 / 0.0 points
+    stale popularity costs (0.1 % update)  up to 8 points           0.0 / 0.0 / 0.0 points
+    ChainID cache                          0.235 / 0.236 / 0.244    0.312 / 0.310 / 0.302
+    second workload, with popularity       0.914 / 0.725 / 0.530    0.935 / 0.789 / 0.612
     second workload, without               0.500 / 0.274 / 0.177    0.617 / 0.365 / 0.239
-    second workload, 1 % update            0.736 / 0.439 / 0.265    0.706 / 0.423 / 0.284
-    second workload, ChainID               0.146 / 0.158 / 0.169    0.188 / 0.187 / 0.184
+    second workload, 1 % update            0.736 / 0.439 / 0.265    0.733 / 0.486 / 0.302
+    second workload, ChainID               0.146 / 0.158 / 0.169    0.204 / 0.203 / 0.201
 
 For comparison, nixpkgs' auto-layer (no data) gets 0.497 / 0.370 / 0.304 on
 the public workload and 0.345 / 0.239 / 0.180 on the second; Nixery 0.435 /
@@ -121,14 +137,23 @@ the public workload and 0.345 / 0.239 / 0.180 on the second; Nixery 0.435 /
   smaller, sharing fell from 0.988 to 0.77 in a reported run.  It is now a
   share of ``closureSize(p)``, so scaling every size by a constant changes
   nothing (tested), and it is computed in integers so that this holds exactly.
-  ``MERGE_SHARE`` was picked on the public workload; from half to twice it,
-  that workload moves by at most 3 points (0.945 to 0.968 / 0.817 to 0.860 /
-  0.714 to 0.721).  The second workload would rather have it larger (0.720 /
-  0.598 at 40 and 20 with twice it), which is left so, as it is not tuned on.
+* Rule 2 counted ``narSize(q)`` alone, while ``q`` takes its whole cohort
+  along: perl's cohort (perl, perl-base, perl-modules, libperl: 15 MB) joined
+  the tiny init-system-helpers because perl's own few hundred kB passed, and
+  went on to whichever of procps or libgtk-3-0 the image had.  Counting the
+  cohort (deciding references first, so that it is whole) was worth 4 to 5
+  points at budgets 40 and 20 (0.849 to 0.900, 0.718 to 0.753 with the same
+  constant) and 3 to 5 points under updates.
+* ``MERGE_SHARE`` was then picked on the public workload: 60 rather than 30
+  (0.975 / 0.890 / 0.774 against 0.972 / 0.900 / 0.753, updates 0.853 /
+  0.682 / 0.550 against 0.860 / 0.707 / 0.525 over the first 4 seeds: a tie
+  but for budget 20).  From half to twice it, the public workload moves by at
+  most 4 points (table in the benchmark's report).
 * Without popularity the image's user counts are gone (see above): they
   glued too much, differently in each image.
-* Missing entries no longer glue (see above).
-* The layers are ordered for ChainID caches.
+* Missing entries no longer glue, and a bumped name is found at its old
+  version (see above): stale popularity now costs at most half a point.
+* The layers go root by root for ChainID caches (see above).
 
 What is still lost, and why it is hard
 --------------------------------------
@@ -137,67 +162,78 @@ What is still lost, and why it is hard
   (median 240 paths against 80): at 20 layers most paths share the rest layer,
   and without data nothing stable says which of them travel together.
   Gluing by the image's own counts was what the first round did, and lost
-  more (0.500 / 0.274 / 0.177 there).
-* With popularity, the rest layer is what is left: the cohorts beyond the
-  ``budget - 1`` biggest, different in nearly every image.  Splitting it into
-  several layers by a stable key (closure depth, popularity tier) was measured
-  and lost 1 to 4 points: the parts differ between images as the whole does.
-  Gluing more (a looser rule 1 or a larger bound) cuts the rest but makes
-  cohorts vary: with ``3 pop(p) >= pop(q)`` the public workload falls to
-  0.959 / 0.842 / 0.717, with ``4`` to 0.953 / 0.795 / 0.678 (measured with
-  the first round's bound).  The targets of
-  0.985 / 0.93 / 0.84 are not reached.
-* After an update, a changed path makes its whole layer new, and the rest
-  layer of every image holding one is pulled again.  The absolute bound of the
-  first round did better here (0.889 / 0.695 / 0.540 against 0.844 / 0.669 /
-  0.499 over the first 4 seeds of the 1 % update): a share of ``p``'s closure
-  lets big libraries under a big closure join it.  That is the price of a rule
-  that does not depend on the unit of size; bounds relative to ``p``'s own
-  size or to ``q``'s closure did no better under updates and worse without.
-* Stale popularity still costs up to 4 points after a 0.1 % update: a bumped
-  referrer reads as 1, so its dependencies no longer join it.
-* Under ChainID the order brings 1 to 4 points, not the 0.30 aimed at: a
-  prefix is reused only up to the first layer another image lacks, and the
-  images of a workload share few layers beyond the C library and its
-  neighbours.
+  more (0.500 / 0.274 / 0.177 there).  Splitting that rest by the root it
+  comes from gains up to 6 points there, but loses on the public workload,
+  so it was not taken.
+* With popularity, what is left is cohorts that differ between images (a
+  referrer present in one image and not in the next: the share rule 2 pays
+  for) and the rest layer: the cohorts beyond the ``budget - 1`` biggest,
+  different in nearly every image.  Splitting the rest into several layers by
+  a stable key (closure depth, popularity tier, root) was measured and lost 1
+  to 6 points: the parts differ between images as the whole does, and each
+  costs a layer of its own.  Gluing more (a looser rule 1 or a larger bound)
+  cuts the rest but makes cohorts vary: with ``3 pop(p) >= pop(q)`` the
+  public workload gets 0.962 / 0.868 / 0.755, with ``3/2`` 0.969 / 0.856 /
+  0.711.  Choosing which cohorts stand alone by how likely another image
+  holds them (size times the head's popularity) loses 15 to 30 points: the
+  images' own big packages, private to them by popularity, are what a
+  workload asks for again.  The targets of 0.985 / 0.93 / 0.84 are not
+  reached.
+* After an update, a changed path makes its whole layer new: the head of a
+  cohort changes whenever anything in its closure does, and its unchanged
+  members are pulled again, as is the rest layer of every image holding a
+  changed path.  Refusing merges under a much bigger closure (``closureSize(q)
+  * k >= closureSize(p)``) gains at most 2.5 points at budget 96 and loses
+  more everywhere else.  The targets of 0.93 / 0.78 / 0.62 are not reached.
+* Under ChainID the public workload reaches 0.30 at every budget, the second
+  workload 0.20: its images are bigger and more varied (one layer per path
+  gets 0.08 there), and a prefix is reused only up to the first layer another
+  image lacks.
 
 Worked example
 --------------
 Nixery's example, with sizes and popularity, at budget 3 (so the bound of
-rule 2 is ``30 / 9`` of the referrer's closure size)::
+rule 2 is ``60 / 9`` of the referrer's closure size)::
 
     root -> A, B          A -> C, D      B -> D, E      D -> F     E -> G
     pop:  A 1, B 1, C 2, D 3, E 2, F 4, G 3
     size: A 50M, B 40M, C 1M, D 30M, E 2M, F 80M, G 1M
 
-* C (used by A alone) and E (by B alone) join A and B: rule 1 holds
-  (``2*1 >= 2``) and they cost ``1M * 1/3`` and ``2M * 1/3``, far below
-  ``30/9`` of A's closure (161M) and of B's (153M).
+Paths are decided references first (F and G, then C, D and E):
+
 * G's only referrer E has pop 2, G has 3: ``2*2 >= 3``, cost ``1M * 1/4``
-  below ``30/9`` of E's closure (3M): G joins E, hence B's cohort.
-* D is referenced by A and B, pop 1 each, and has pop 3: neither is half of
-  D's users (``2*1 < 3``), so D heads a cohort of its own.
+  below ``60/9`` of E's closure (3M): G joins E.
 * F's only referrer D has pop 3, F has 4: ``2*3 >= 4``, cost
-  ``80M * 1/5 = 16M`` below ``30/9`` of D's closure (110M): F joins D.  At
-  budget 96 the bound is ``30/9216`` of it, 358 kB, and F stands alone.
+  ``80M * 1/5 = 16M`` below ``60/9`` of D's closure (110M): F joins D.  At
+  budget 96 the bound is ``60/9216`` of it, 716 kB, and F stands alone.
+* C (used by A alone) joins A: rule 1 holds (``2*1 >= 2``) and it costs
+  ``1M * 1/3``, far below ``60/9`` of A's closure (161M).  E joins B with
+  its cohort {E, G}: ``3M * 1/3`` against ``60/9`` of B's closure (153M).
+* D is referenced by A and B, pop 1 each, and has pop 3: neither is half of
+  D's users (``2*1 < 3``), so D heads a cohort of its own, with F.
 
 Cohorts: {A, C}, {B, E, G}, {D, F}.  An image of A gets {A, C} and {D, F}, an
 image of B gets {B, E, G} and {D, F}, an image of both gets all three: {D, F}
 is downloaded once for all of them.  Nixery gives the image of A a single
-layer {A, C, D, F}, which no other image shares.  In the image of both, {D, F}
-goes first (``p = 3/5``, odds 3/2, times 110M), then {A, C} (odds 1/4 times
-51M) and {B, E, G} (1/4 times 43M).
+layer {A, C, D, F}, which no other image shares.  In the image of both, A's
+closure (161M) is larger than B's (153M), so A's layers go first, biggest
+first: {D, F}, then {A, C}, then B's {B, E, G}.
 """
 
 import re
-from fractions import Fraction
+from operator import methodcaller
 
 from ..layer import Layer
 
 #: Rule 2's bound: a merge may cost ``MERGE_SHARE / budget**2`` of the
-#: referrer's closure size in expected re-download (0.33 % of it at 96 layers,
-#: 1.9 % at 40, 7.5 % at 20).
-MERGE_SHARE = 30
+#: referrer's closure size in expected re-download (0.65 % of it at 96 layers,
+#: 3.75 % at 40, 15 % at 20).
+MERGE_SHARE = 60
+
+#: Up to this many package names are looked for in the popularity data by
+#: prefix (C-level ``str.startswith``, so a few milliseconds however large the
+#: data); more make one pass over all of it (a regular expression per name).
+_FEW = 64
 
 #: Where a store path name's version starts, as ``builtins.parseDrvName`` says:
 #: at the first dash followed by a digit.
@@ -213,8 +249,8 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     size = {head: sum(graph.nar_size[i] for i in members) for head, members in found.items()}
     ranked = sorted(found, key=lambda head: (-size[head], head))
     alone = len(ranked) if len(ranked) <= budget else budget - 1
-    odds = _odds(names, popularity)
-    ordered = sorted(ranked[:alone], key=lambda head: (-size[head] * odds(head), head))
+    first = _first_root(graph)
+    ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
     layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
     if alone < len(ranked):
         rest = sorted(i for head in ranked[alone:] for i in found[head])
@@ -234,10 +270,11 @@ def _cohorts(graph, names, popularity, budget, merge_share):
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
-    pop = [popularity.get(name) for name in names] if popularity else None
+    pop = _counts(names, popularity) if popularity else None
     family = None if pop else [_family(name) for name in names]
     head = list(range(n))
-    for q in range(n):
+    weight = list(graph.nar_size)  # a head's cohort's size, as it grows
+    for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
         if pop is None:
             kin = [p for p in referrers[q] if _kin(family[p], family[q])]
             if kin:
@@ -245,14 +282,53 @@ def _cohorts(graph, names, popularity, budget, merge_share):
         elif referrers[q] and pop[q] is not None:
             p = max(referrers[q], key=lambda r: (pop[r] or 1, r))
             with_p = pop[p] or 1
-            # rule 2 in integers: narSize(q) * share <= merge_share * closureSize(p) / budget**2
-            cost = graph.nar_size[q] * (pop[q] - with_p) * budget**2
+            # rule 2 in integers: size(q's cohort) * share <= merge_share * closureSize(p) / budget**2
+            cost = weight[q] * (pop[q] - with_p) * budget**2
             if 2 * with_p >= pop[q] and cost <= merge_share * graph.closure_size[p] * (pop[q] + 1):
                 head[q] = p
+                weight[p] += weight[q]
     found = {}
     for i in range(n):
         found.setdefault(_find(head, i), []).append(i)
     return found
+
+
+def _counts(names, popularity):
+    """Each path's popularity count, or None.  A name the data lacks is looked
+    up again by its package name alone (``openssl`` for ``openssl-3.0.9``),
+    the highest count of that name at any version: a version bump renames a
+    package without changing who needs it."""
+    counts = [popularity.get(name) for name in names]
+    missing = {i: _family(names[i])[0] for i, count in enumerate(counts) if count is None}
+    if missing:
+        wanted, best = set(missing.values()), {}
+        candidates = popularity  # all of it when many are wanted
+        if len(wanted) <= _FEW:
+            candidates = filter(methodcaller("startswith", tuple(p + "-" for p in wanted)), popularity)
+        for name in candidates:
+            pname = _family(name)[0]
+            if pname in wanted:
+                best[pname] = max(popularity[name], best.get(pname, 0))
+        for i, pname in missing.items():
+            counts[i] = best.get(pname)
+    return counts
+
+
+def _first_root(graph):
+    """For each path, the rank of the first root whose closure holds it, the
+    roots ranked by closure size, largest first (ties by path)."""
+    roots = sorted(graph.roots, key=lambda r: (-graph.closure_size[r], r))
+    first = [len(roots)] * len(graph)
+    for rank, root in enumerate(roots):
+        if first[root] > rank:
+            first[root] = rank
+            stack = [root]
+            while stack:
+                for r in graph.refs[stack.pop()]:
+                    if first[r] > rank:
+                        first[r] = rank
+                        stack.append(r)
+    return first
 
 
 def _family(name):
@@ -270,20 +346,6 @@ def _kin(referrer, path):
     if rname == name:
         return rversion.startswith(version + "-") or version.startswith(rversion + "-")
     return rversion == version and (name.startswith(rname + "-") or rname.startswith(name + "-"))
-
-
-def _odds(names, popularity):
-    """``head -> p / (1 - p)``, where ``p`` is the share of the package set
-    whose closure holds the head (1 for every head without popularity)."""
-    if not popularity:
-        return lambda head: 1
-    total = max(1, *popularity.values()) + 1  # above any count, and above a missing one's 1
-
-    def odds(head):
-        count = popularity.get(names[head], 1)
-        return Fraction(count, total - count)
-
-    return odds
 
 
 def _find(head, i):
