@@ -221,6 +221,7 @@ first: {D, F}, then {A, C}, then B's {B, E, G}.
 """
 
 import re
+from itertools import chain
 from operator import methodcaller
 
 from ..layer import Layer
@@ -246,14 +247,14 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     much the results depend on it)."""
     names = graph.names
     found = _cohorts(graph, names, popularity, budget, merge_share)
-    size = {head: sum(graph.nar_size[i] for i in members) for head, members in found.items()}
-    ranked = sorted(found, key=lambda head: (-size[head], head))
+    size = {head: sum(map(graph.nar_size.__getitem__, members)) for head, members in found.items()}
+    ranked = sorted(sorted(found), key=size.__getitem__, reverse=True)  # stable: ties by head
     alone = len(ranked) if len(ranked) <= budget else budget - 1
     first = _first_root(graph)
     ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
     layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
     if alone < len(ranked):
-        rest = sorted(i for head in ranked[alone:] for i in found[head])
+        rest = sorted(chain.from_iterable(map(found.__getitem__, ranked[alone:])))
         layers.append(Layer(tuple(rest), f"rest: {len(ranked) - alone} cohorts"))
     return layers
 
@@ -272,6 +273,7 @@ def _cohorts(graph, names, popularity, budget, merge_share):
             referrers[r].append(i)
     pop = _counts(names, popularity) if popularity else None
     family = None if pop else [_family(name) for name in names]
+    rank = [count or 1 for count in pop] if pop else None  # rule 1 picks p by (rank, p)
     head = list(range(n))
     weight = list(graph.nar_size)  # a head's cohort's size, as it grows
     for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
@@ -280,7 +282,7 @@ def _cohorts(graph, names, popularity, budget, merge_share):
             if kin:
                 head[q] = max(kin, key=lambda p: (graph.closure_size[p], p))
         elif referrers[q] and pop[q] is not None:
-            p = max(referrers[q], key=lambda r: (pop[r] or 1, r))
+            p = max(zip(map(rank.__getitem__, referrers[q]), referrers[q]))[1]
             with_p = pop[p] or 1
             # rule 2 in integers: size(q's cohort) * share <= merge_share * closureSize(p) / budget**2
             cost = weight[q] * (pop[q] - with_p) * budget**2
