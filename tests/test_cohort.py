@@ -180,3 +180,21 @@ def test_names_are_found_at_another_version_however_many_are_missing():
     assert len(names) > cohort._FEW
     assert cohort._counts(names, popularity) == expected
     assert cohort._counts(names[:2] + names[-2:], popularity) == expected[:2] + expected[-2:]
+
+
+def test_a_merge_pays_for_the_rebuilds_of_its_referrer():
+    # Every package that needs Q needs P (same count): Q is never downloaded
+    # without P.  But P gets a new store path whenever X (outside Q's closure)
+    # changes, and Q's layer with it: (111 - 10) / 111 of P's closure, a
+    # tenth of that as a share, 0.9 MB for Q's 10 MB.  Over the bound at
+    # budget 96 (60/9216 of 111 MB: 0.72 MB), under it at 20.
+    packages = {"P": (1 * M, ["Q", "X"]), "Q": (10 * M, []), "X": (100 * M, [])}
+    popularity = {"P": 5, "Q": 5, "X": 50}
+    graph = image(["P"], packages)
+
+    def found(budget):
+        return {frozenset(graph.names[i] for i in layer.members)
+                for layer in cohort.group(graph, popularity, budget)}
+
+    assert found(96) == {frozenset("P"), frozenset("Q"), frozenset("X")}
+    assert found(20) == {frozenset("PQ"), frozenset("X")}
