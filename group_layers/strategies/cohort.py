@@ -273,7 +273,7 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     size = {head: sum(map(graph.nar_size.__getitem__, members)) for head, members in found.items()}
     ranked = sorted(sorted(found), key=size.__getitem__, reverse=True)  # stable: ties by head
     alone = len(ranked) if len(ranked) <= budget else budget - 1
-    first = _first_root(graph)
+    first = _first_root(graph, ranked[:alone])
     ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
     layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
     if alone < len(ranked):
@@ -342,12 +342,16 @@ def _counts(names, popularity):
     return counts
 
 
-def _first_root(graph):
+def _first_root(graph, heads):
     """For each path, the rank of the first root whose closure holds it, the
-    roots ranked by closure size, largest first (ties by path)."""
+    roots ranked by closure size, largest first (ties by path); right for
+    ``heads`` at least (the walk stops once they all have theirs)."""
     roots = sorted(graph.roots, key=lambda r: (-graph.closure_size[r], r))
     first = [len(roots)] * len(graph)
+    unplaced = set(heads)
     for rank, root in enumerate(roots):
+        if not unplaced:
+            break
         if first[root] > rank:
             first[root] = rank
             stack = [root]
@@ -356,6 +360,7 @@ def _first_root(graph):
                     if first[r] > rank:
                         first[r] = rank
                         stack.append(r)
+        unplaced.difference_update([h for h in unplaced if first[h] <= rank])
     return first
 
 
