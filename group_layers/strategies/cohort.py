@@ -241,7 +241,6 @@ first: {D, F}, then {A, C}, then B's {B, E, G}.
 
 import re
 from itertools import chain
-from operator import methodcaller
 
 from ..layer import Layer
 
@@ -253,11 +252,6 @@ MERGE_SHARE = 60
 #: Rule 2's update term: the share of ``p``'s closure outside ``q``'s,
 #: divided by this, counts as a share of re-downloads of ``q``'s cohort.
 REBUILD = 10
-
-#: Up to this many package names are looked for in the popularity data by
-#: prefix (C-level ``str.startswith``, so a few milliseconds however large the
-#: data); more make one pass over all of it (a regular expression per name).
-_FEW = 64
 
 #: Where a store path name's version starts, as ``builtins.parseDrvName`` says:
 #: at the first dash followed by a digit.
@@ -307,12 +301,13 @@ def _cohorts(graph, names, popularity, budget, merge_share):
         elif referrers[q] and pop[q] is not None:
             p = max(zip(map(rank.__getitem__, referrers[q]), referrers[q]))[1]
             with_p = pop[p] or 1
+            if 2 * with_p < pop[q]:  # rule 1
+                continue
             # rule 2 in integers: size(q's cohort) * (share + rebuilt share)
             # <= merge_share * closureSize(p) / budget**2, times (pop(q) + 1) * REBUILD * closureSize(p)
             above, below = graph.closure_size[p], graph.closure_size[q]
             share = REBUILD * above * (pop[q] - with_p) + (above - below) * (pop[q] + 1)
-            bound = merge_share * above * REBUILD * above * (pop[q] + 1)
-            if 2 * with_p >= pop[q] and weight[q] * share * budget**2 <= bound:
+            if weight[q] * share * budget**2 <= merge_share * above * REBUILD * above * (pop[q] + 1):
                 head[q] = p
                 weight[p] += weight[q]
     found = {}
@@ -330,10 +325,9 @@ def _counts(names, popularity):
     missing = {i: _family(names[i])[0] for i, count in enumerate(counts) if count is None}
     if missing:
         wanted, best = set(missing.values()), {}
-        candidates = popularity  # all of it when many are wanted
-        if len(wanted) <= _FEW:
-            candidates = filter(methodcaller("startswith", tuple(p + "-" for p in wanted)), popularity)
-        for name in candidates:
+        # a name of package ``p`` starts with p's first word: a cheap filter
+        words = {p.partition("-")[0] for p in wanted}
+        for name in [n for n in popularity if n.partition("-")[0] in words]:
             pname = _family(name)[0]
             if pname in wanted:
                 best[pname] = max(popularity[name], best.get(pname, 0))
