@@ -263,13 +263,14 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     classic Docker cache reuses best (``merge_share`` is there to measure how
     much the results depend on it)."""
     names = graph.names
-    found = _cohorts(graph, names, popularity, budget, merge_share)
+    pop = _counts(names, popularity) if popularity else None
+    found = _cohorts(graph, names, pop, budget, merge_share)
     size = {head: sum(map(graph.nar_size.__getitem__, members)) for head, members in found.items()}
     ranked = sorted(sorted(found), key=size.__getitem__, reverse=True)  # stable: ties by head
     alone = len(ranked) if len(ranked) <= budget else budget - 1
     first = _first_root(graph, ranked[:alone])
     ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
-    layers = [Layer(tuple(found[head]), _why(names, popularity, head, found[head])) for head in ordered]
+    layers = [Layer(tuple(found[head]), _why(pop, head, found[head])) for head in ordered]
     if alone < len(ranked):
         rest = sorted(chain.from_iterable(map(found.__getitem__, ranked[alone:])))
         layers.append(Layer(tuple(rest), f"rest: {len(ranked) - alone} cohorts"))
@@ -279,16 +280,18 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
 def cohorts(graph, popularity, budget, merge_share=MERGE_SHARE):
     """``{head: [members]}`` (path indices, sorted) before any are merged to
     fit the budget."""
-    return _cohorts(graph, graph.names, popularity, budget, merge_share)
+    names = graph.names
+    return _cohorts(graph, names, _counts(names, popularity) if popularity else None, budget, merge_share)
 
 
-def _cohorts(graph, names, popularity, budget, merge_share):
+def _cohorts(graph, names, pop, budget, merge_share):
+    """The cohorts, ``pop`` being each path's count (``_counts``), or None
+    without popularity data."""
     n = len(graph)
     referrers = [[] for _ in range(n)]
     for i, refs in enumerate(graph.refs):
         for r in refs:
             referrers[r].append(i)
-    pop = _counts(names, popularity) if popularity else None
     family = None if pop else [_family(name) for name in names]
     rank = [count or 1 for count in pop] if pop else None  # rule 1 picks p by (rank, p)
     head = list(range(n))
@@ -385,10 +388,10 @@ def _find(head, i):
     return top
 
 
-def _why(names, popularity, top, members):
+def _why(pop, top, members):
     """For people: "shared" when more than one other package needs the
     cohort's head, else "private"; without data, "alone" or "one package"."""
-    if not popularity:
+    if pop is None:
         return f"one package, {len(members)} paths" if len(members) > 1 else "alone"
-    kind = "shared" if popularity.get(names[top], 1) > 2 else "private"
+    kind = "shared" if (pop[top] or 1) > 2 else "private"
     return f"{kind} cohort of {len(members)}" if len(members) > 1 else kind
