@@ -293,7 +293,7 @@ def _cohorts(graph, names, pop, budget, merge_share):
         for r in refs:
             referrers[r].append(i)
     family = None if pop else [_family(name) for name in names]
-    rank = [count or 1 for count in pop] if pop else None  # rule 1 picks p by (rank, p)
+    counted = [count or 1 for count in pop] if pop else None  # a missing count reads as 1
     head = list(range(n))
     weight = list(graph.nar_size)  # a head's cohort's size, as it grows
     for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
@@ -302,8 +302,7 @@ def _cohorts(graph, names, pop, budget, merge_share):
             if kin:
                 head[q] = max(kin, key=lambda p: (graph.closure_size[p], p))
         elif referrers[q] and pop[q] is not None:
-            p = max(zip(map(rank.__getitem__, referrers[q]), referrers[q]))[1]
-            with_p = pop[p] or 1
+            with_p, p = max(zip(map(counted.__getitem__, referrers[q]), referrers[q]))
             if 2 * with_p < pop[q]:  # rule 1
                 continue
             # rule 2 in integers: size(q's cohort) * (share + rebuilt share)
