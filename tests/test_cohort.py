@@ -46,7 +46,7 @@ def test_tight_budget_merges_the_least_valuable_cohorts_last():
 
 
 def test_the_merge_bound_grows_as_the_budget_shrinks():
-    # F costs 80 MB * 1/5 = 16 MB: over the bound at budget 96 (about 108 kB).
+    # F costs 80 MB * (1/5 + 30/1100) = 18 MB: over the bound at budget 96 (716 kB).
     graph = image("A")
     loose = {frozenset(graph.names[i] for i in l.members) for l in cohort.group(graph, POP, 96)}
     assert frozenset("F") in loose and frozenset("D") in loose
@@ -69,8 +69,8 @@ def test_without_popularity_a_path_stands_alone_unless_it_is_part_of_its_referre
 
 
 def test_a_path_missing_from_the_popularity_data_but_needed_stays_alone():
-    # F bumped after the popularity file was made: reading it as 1 would glue it
-    # to D whatever its real popularity.
+    # F, a name the data has never seen at any version: reading it as 1 would
+    # glue it to D whatever its real popularity.
     stale = {n: c for n, c in POP.items() if n != "F"}
     assert frozenset("F") in layers("A", popularity=stale)
     assert frozenset("D") in layers("A", popularity=stale)
@@ -178,3 +178,19 @@ def test_names_are_found_at_another_version_and_only_of_their_own_package():
     expected = [i + 2 for i in range(100)] + [7, None, None]
     assert cohort._counts(names, popularity) == expected
     assert cohort._counts(names[:2] + names[-3:], popularity) == expected[:2] + expected[-3:]
+
+
+def test_a_bumped_output_takes_its_own_outputs_count():
+    # openssl-3.0.9-bin is openssl-3.0.8-bin bumped, not openssl-3.0.8: an
+    # output used by few must not borrow the library's count and glue it
+    popularity = {"x-1.0": 50, "x-1.0-bin": 5}
+    assert cohort._counts(["x-1.1", "x-1.1-bin", "x-1.1-dev"], popularity) == [50, 5, None]
+
+
+def test_a_referrer_counted_above_its_reference_costs_no_less_than_nothing():
+    # inconsistent data (D counted above F, which every user of D needs) must
+    # not make rule 2's share negative and let the 80 MB F join at budget 96
+    graph = image("A")
+    found = {frozenset(graph.names[i] for i in layer.members)
+             for layer in cohort.group(graph, POP | {"D": 40}, 96)}
+    assert frozenset("F") in found

@@ -166,7 +166,7 @@ the public workload and 0.345 / 0.239 / 0.180 on the second; Nixery 0.435 /
   update efficiency); with 10, the 1 % update went from 0.853 / 0.682 /
   0.550 to 0.892 / 0.691 / 0.550 over the first 4 seeds, the digest
   efficiency from 0.975 / 0.890 / 0.774 to 0.974 / 0.896 / 0.774.  Refusing
-  such merges outright (``closureSize(q) * k >= closureSize(p)``) gained at
+  such merges outright (unless ``closureSize(q) * k >= closureSize(p)``) gained at
   most 2.5 points at budget 96 and lost more everywhere else.
 * Without popularity the image's user counts are gone (see above): they
   glued too much, differently in each image.
@@ -308,7 +308,8 @@ def _cohorts(graph, names, pop, budget, merge_share):
             # rule 2 in integers: size(q's cohort) * (share + rebuilt share)
             # <= merge_share * closureSize(p) / budget**2, times (pop(q) + 1) * REBUILD * closureSize(p)
             above, below = graph.closure_size[p], graph.closure_size[q]
-            share = REBUILD * above * (pop[q] - with_p) + (above - below) * (pop[q] + 1)
+            # (never below 0, whatever inconsistent data says)
+            share = REBUILD * above * max(pop[q] - with_p, 0) + max(above - below, 0) * (pop[q] + 1)
             if weight[q] * share * budget**2 <= merge_share * above * REBUILD * above * (pop[q] + 1):
                 head[q] = p
                 weight[p] += weight[q]
@@ -320,22 +321,32 @@ def _cohorts(graph, names, pop, budget, merge_share):
 
 def _counts(names, popularity):
     """Each path's popularity count, or None.  A name the data lacks is looked
-    up again by its package name alone (``openssl`` for ``openssl-3.0.9``),
-    the highest count of that name at any version: a version bump renames a
+    up again by its package name and output alone (``openssl`` for
+    ``openssl-3.0.9``, ``openssl``'s ``bin`` for ``openssl-3.0.9-bin``), the
+    highest count of that pair at any version: a version bump renames a
     package without changing who needs it."""
     counts = [popularity.get(name) for name in names]
-    missing = {i: _family(names[i])[0] for i, count in enumerate(counts) if count is None}
+    missing = {i: _output_of(names[i]) for i, count in enumerate(counts) if count is None}
     if missing:
         wanted, best = set(missing.values()), {}
         # a name of package ``p`` starts with p's first word: a cheap filter
-        words = {p.partition("-")[0] for p in wanted}
+        words = {pname.partition("-")[0] for pname, _ in wanted}
         for name in [n for n in popularity if n.partition("-")[0] in words]:
-            pname = _family(name)[0]
-            if pname in wanted:
-                best[pname] = max(popularity[name], best.get(pname, 0))
-        for i, pname in missing.items():
-            counts[i] = best.get(pname)
+            key = _output_of(name)
+            if key in wanted:
+                best[key] = max(popularity[name], best.get(key, 0))
+        for i, key in missing.items():
+            counts[i] = best.get(key)
     return counts
+
+
+def _output_of(name):
+    """``(pname, output)`` of a store path name: ``("openssl", "bin")`` for
+    ``openssl-3.0.9-bin``, ``("openssl", "")`` for ``openssl-3.0.9`` (an
+    output name is the version's last dash-separated part, all letters)."""
+    pname, version = _family(name)
+    last = version.rpartition("-")[2]
+    return pname, last if "-" in version and last.isalpha() else ""
 
 
 def _first_root(graph, heads):
