@@ -194,3 +194,17 @@ def test_a_referrer_counted_above_its_reference_costs_no_less_than_nothing():
     found = {frozenset(graph.names[i] for i in layer.members)
              for layer in cohort.group(graph, POP | {"D": 40}, 96)}
     assert frozenset("F") in found
+
+
+NAME_PARTS = st.sampled_from(["a", "b", "ab", "lib", "1", "1.0", "2", "bin", "dev", ""])
+
+
+@given(st.lists(st.lists(NAME_PARTS, min_size=1, max_size=5).map("-".join), min_size=1, max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_kin_found_by_name_are_every_kin(names):
+    # _named_kin is _kin's index: it may offer more, never fewer.
+    family = [cohort._family(name) for name in names]
+    named = cohort._named_kin(family)
+    for q, fq in enumerate(family):
+        kin = {p for p, fp in enumerate(family) if cohort._kin(fp, fq)}
+        assert kin <= set(named[q]), (names[q], [names[p] for p in kin])

@@ -240,7 +240,7 @@ first: {D, F}, then {A, C}, then B's {B, E, G}.
 """
 
 import re
-from itertools import chain
+from itertools import accumulate, chain
 
 from ..layer import Layer
 
@@ -293,12 +293,17 @@ def _cohorts(graph, names, pop, budget, merge_share):
         for r in refs:
             referrers[r].append(i)
     family = None if pop else [_family(name) for name in names]
+    named_kin = None if pop else _named_kin(family)
     counted = [count or 1 for count in pop] if pop else None  # a missing count reads as 1
     head = list(range(n))
     weight = list(graph.nar_size)  # a head's cohort's size, as it grows
     for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
         if pop is None:
-            kin = [p for p in referrers[q] if _kin(family[p], family[q])]
+            named = named_kin[q]
+            if len(named) < len(referrers[q]):
+                kin = [p for p in named if q in graph.refs[p] and _kin(family[p], family[q])]
+            else:
+                kin = [p for p in referrers[q] if _kin(family[p], family[q])]
             if kin:
                 head[q] = max(kin, key=lambda p: (graph.closure_size[p], p))
         elif referrers[q] and pop[q] is not None:
@@ -386,6 +391,37 @@ def _kin(referrer, path):
     if rname == name:
         return rversion.startswith(version + "-") or version.startswith(rversion + "-")
     return rversion == version and (name.startswith(rname + "-") or rname.startswith(name + "-"))
+
+
+def _named_kin(family):
+    """For each path (``family``: each path's ``_family``), the paths whose
+    names may make them its kin: every path ``_kin`` accepts with it, and
+    possibly others.  Kin share a package name and one version is the
+    other's cut at a dash, or share a version and one package name is the
+    other's cut at a dash: so each path looks up the families it extends
+    and the paths that extend its own.  On a real package set a path has
+    none or a few, far fewer than its referrers: checking those few instead
+    of every referrer saves a second on 200,000 paths."""
+    extends = [_cut(pname, version) for pname, version in family]
+    of_family, extending = {}, {}
+    for i, (own, cut) in enumerate(zip(family, extends)):
+        of_family.setdefault(own, []).append(i)
+        for shorter in cut:
+            extending.setdefault(shorter, []).append(i)
+    none = []
+    return [[p for shorter in cut for p in of_family.get(shorter, none)] + extending.get(own, none)
+            for own, cut in zip(family, extends)]
+
+
+def _cut(pname, version):
+    """The families that ``(pname, version)`` extends: its version, then its
+    package name, cut at each of their dashes."""
+    return ([(pname, cut) for cut in accumulate(version.split("-")[:-1], _dashed)]
+            + [(cut, version) for cut in accumulate(pname.split("-")[:-1], _dashed)])
+
+
+def _dashed(left, right):
+    return f"{left}-{right}"
 
 
 def _find(head, i):
