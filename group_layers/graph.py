@@ -170,16 +170,15 @@ def closure_sizes(nar, refs, referrers_first=None, referrer_counts=None):
             lengths = list(map(len, sets))
             at = lengths.index(max(lengths))
             big, base = rs[at], sets[at]
-            # A reference in base is shared and below big: all of its set is
-            # too.  Each other set brings what base lacks: looking its members
-            # up in base costs less than inserting them all into one union.
+            # A reference in base is shared and below big: all of its set is too.
             sets = [kept[r] for r in rs if r not in base and r != big]
             if not sets:
                 extra = empty
-            else:
+            elif len(sets) == 1:
                 extra = sets[0] - base
-                for more in sets[1:]:
-                    extra |= more - base
+            else:
+                extra = set().union(*sets)
+                extra -= base
             base_weight = kept_weight[big] + sum(map(weight, extra))
         size[x] = own[x] + base_weight
         if users[x]:
