@@ -265,14 +265,21 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     names = graph.names
     pop = _counts(names, popularity) if popularity else None
     found = _cohorts(graph, names, pop, budget, merge_share)
-    size = {head: sum(map(graph.nar_size.__getitem__, members)) for head, members in found.items()}
-    ranked = sorted(sorted(found), key=size.__getitem__, reverse=True)  # stable: ties by head
+    return fit(graph, found, budget, lambda head, members: _why(pop, head, members))
+
+
+def fit(graph, groups, budget, why):
+    """Layers for ``groups`` (``{head: [members]}``, path indices, sorted)
+    under ``budget``: the ``budget - 1`` biggest alone, root by root, and the
+    others in one last layer; ``why(head, members)`` says why a layer is."""
+    size = {head: sum(map(graph.nar_size.__getitem__, members)) for head, members in groups.items()}
+    ranked = sorted(sorted(groups), key=size.__getitem__, reverse=True)  # stable: ties by head
     alone = len(ranked) if len(ranked) <= budget else budget - 1
     first = _first_root(graph, ranked[:alone])
     ordered = sorted(ranked[:alone], key=lambda head: (first[head], -size[head], head))
-    layers = [Layer(tuple(found[head]), _why(pop, head, found[head])) for head in ordered]
+    layers = [Layer(tuple(groups[head]), why(head, groups[head])) for head in ordered]
     if alone < len(ranked):
-        rest = sorted(chain.from_iterable(map(found.__getitem__, ranked[alone:])))
+        rest = sorted(chain.from_iterable(map(groups.__getitem__, ranked[alone:])))
         layers.append(Layer(tuple(rest), f"rest: {len(ranked) - alone} cohorts"))
     return layers
 
