@@ -16,7 +16,9 @@ One run (``python -m benchmarks.sharing`` from the repository root, a few
 minutes) measures, on the public workload and on a second one built from the
 corpus by ``workload.py`` and never tuned on:
 
-* efficiency under both cache models, at every budget of the plot;
+* efficiency under both cache models, at every budget of the plot, with a
+  yardstick row that knows the workload (``knowing_the_workload``: how much
+  of what is lost is fitting the budget);
 * update efficiency (``churn.py``) after named and random package-set updates,
   with fresh and with stale popularity;
 * how many of the default strategy's cohorts are cut the same way in every
@@ -83,6 +85,27 @@ def build_layered_image(graph, popularity, budget):
     return [Layer((i,), "popular") for i in order[: budget - 1]] + [Layer(rest, "rest")]
 
 
+def knowing_the_workload(graphs):
+    """Not a strategy but a yardstick: the paths held by exactly the same
+    images of ``graphs`` make one group (they always travel together there,
+    and nothing else does: the finest cut that sharing by digest can use),
+    and the groups fit the budget as the default strategy fits its cohorts
+    (``cohort.fit``).  What it still loses is what fitting the budget costs,
+    not what popularity data fails to say about the workload."""
+    images = {}
+    for k, graph in enumerate(graphs):
+        for path in graph.paths:
+            images.setdefault(path, []).append(k)
+
+    def group(graph, popularity, budget):
+        groups = {}
+        for i, path in enumerate(graph.paths):
+            groups.setdefault(tuple(images[path]), []).append(i)
+        by_head = {members[0]: members for members in groups.values()}
+        return cohort.fit(graph, by_head, budget, lambda head, members: "same images")
+    return group
+
+
 def _without_popularity(strategy):
     return lambda graph, popularity, budget: strategy(graph, {}, budget)
 
@@ -98,6 +121,10 @@ def contenders():
         "one layer per image": one_layer_per_image,
         "one layer per path (ideal)": one_layer_per_path,
     }
+
+
+#: The yardstick's row (``knowing_the_workload``), last in the efficiency tables.
+KNOWING = "same images, one group (knows the workload)"
 
 
 #: The update benchmark's rows: a contender and the popularity it reads after
@@ -151,6 +178,7 @@ def pull(strategy, graphs, popularity, budget, progress, model="digest"):
 def run(graphs, budgets, popularity, progress):
     """``{(name, budget): ({model: efficiency}, seconds per image)}``."""
     strategies = contenders()
+    strategies[KNOWING] = knowing_the_workload(graphs)
     for strategy in strategies.values():  # imports and caches out of the timings
         strategy(graphs[0], popularity, TABLE_BUDGETS[0])
     results = {}
@@ -293,7 +321,7 @@ def main(argv=None):
     scenarios = {} if args.quick else churn.scenarios(corpus)
     cases = sum(len(c) for c in scenarios.values())
     steps = sum(len(g) for g in graphs.values()) * (
-        len(contenders()) * len(budgets) + 5 * len(TABLE_BUDGETS) * (not args.quick) + len(UPDATE_ROWS) * len(TABLE_BUDGETS) * (1 + cases) * bool(cases))
+        (len(contenders()) + 1) * len(budgets) + 5 * len(TABLE_BUDGETS) * (not args.quick) + len(UPDATE_ROWS) * len(TABLE_BUDGETS) * (1 + cases) * bool(cases))
     progress = Progress(steps, "pulling images")
     results, changes, spread = {}, {}, {}
     for w in names:

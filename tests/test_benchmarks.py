@@ -54,6 +54,24 @@ def test_cohort_shares_more_than_nixery_on_the_public_workload(corpus):
         assert ours > 2 * theirs and blind > theirs
 
 
+def test_the_yardstick_groups_the_paths_held_by_the_same_images(corpus):
+    graphs = [corpus.image_graph(r) for r in corpus.requests[:12]]
+    knowing = sharing.knowing_the_workload(graphs)
+    held_by = {}
+    for k, graph in enumerate(graphs):
+        for path in graph.paths:
+            held_by.setdefault(path, set()).add(k)
+    for graph in graphs:
+        layers = knowing(graph, {}, 10**6)
+        signatures = [{frozenset(held_by[graph.paths[i]]) for i in layer.members} for layer in layers]
+        assert all(len(s) == 1 for s in signatures)  # one group: the same images
+        assert len({next(iter(s)) for s in signatures}) == len(layers)  # and all of them
+        assert len(knowing(graph, {}, 3)) <= 3
+    # nothing is ever downloaded twice when the budget allows every group
+    assert sharing.pull(knowing, graphs, {}, 10**6, Quiet())[0] == 1.0
+    assert sharing.pull(knowing, graphs, {}, 3, Quiet())[0] < 1.0
+
+
 def test_cohorts_recur_across_the_public_workload(corpus):
     graphs = [corpus.image_graph(r) for r in corpus.requests]
     line = sharing.stability(graphs, corpus.popularity, (20,))

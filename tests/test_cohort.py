@@ -178,6 +178,10 @@ def test_names_are_found_at_another_version_and_only_of_their_own_package():
     expected = [i + 2 for i in range(100)] + [7, None, None]
     assert cohort._counts(names, popularity) == expected
     assert cohort._counts(names[:2] + names[-3:], popularity) == expected[:2] + expected[-3:]
+    # a name without a version is its package's too; names sharing a first
+    # word ("python3.11-...") are told apart by their whole package name
+    popularity = {"tool": 4, "python3.11-a-1": 6, "python3.11-ab-1": 8}
+    assert cohort._counts(["tool-2", "python3.11-a-2", "python3.11-abc-2"], popularity) == [4, 6, None]
 
 
 def test_a_bumped_output_takes_its_own_outputs_count():
