@@ -425,7 +425,8 @@ def _named_kin(family):
     other's cut at a dash: so each path looks up the families it extends
     and the paths that extend its own.  On a real package set a path has
     none or a few, far fewer than its referrers: checking those few instead
-    of every referrer saves a second on 200,000 paths."""
+    of each of 800,000 references saved 0.4 to 0.7 s (paired runs) on the
+    200,000-path random graph of ``benchmarks/scale.py``."""
     extends = [_cut(pname, version) for pname, version in family]
     of_family, extending = {}, {}
     for i, (own, cut) in enumerate(zip(family, extends)):
