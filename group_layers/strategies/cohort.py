@@ -277,7 +277,7 @@ def group(graph, popularity, budget, merge_share=MERGE_SHARE):
     classic Docker cache reuses best (``merge_share`` is there to measure how
     much the results depend on it)."""
     names = graph.names
-    pop = _counts(names, popularity) if popularity else None
+    pop = _counts(names, popularity)
     found = _cohorts(graph, names, pop, budget, merge_share)
     return fit(graph, found, budget, lambda head, members: _why(pop, head, members))
 
@@ -302,7 +302,7 @@ def cohorts(graph, popularity, budget, merge_share=MERGE_SHARE):
     """``{head: [members]}`` (path indices, sorted) before any are merged to
     fit the budget."""
     names = graph.names
-    return _cohorts(graph, names, _counts(names, popularity) if popularity else None, budget, merge_share)
+    return _cohorts(graph, names, _counts(names, popularity), budget, merge_share)
 
 
 def _cohorts(graph, names, pop, budget, merge_share):
@@ -346,11 +346,14 @@ def _cohorts(graph, names, pop, budget, merge_share):
 
 
 def _counts(names, popularity):
-    """Each path's popularity count, or None.  A name the data lacks is looked
-    up again by its package name and output alone (``openssl`` for
-    ``openssl-3.0.9``, ``openssl``'s ``bin`` for ``openssl-3.0.9-bin``), the
-    highest count of that pair at any version: a version bump renames a
-    package without changing who needs it."""
+    """Each path's popularity count, or None; None instead of a list without
+    data (no or empty ``popularity``: the rules without counts apply).  A
+    name the data lacks is looked up again by its package name and output
+    alone (``openssl`` for ``openssl-3.0.9``, ``openssl``'s ``bin`` for
+    ``openssl-3.0.9-bin``), the highest count of that pair at any version: a
+    version bump renames a package without changing who needs it."""
+    if not popularity:
+        return None
     counts = [popularity.get(name) for name in names]
     missing = {i: _output_of(names[i]) for i, count in enumerate(counts) if count is None}
     if missing:
