@@ -358,12 +358,10 @@ def _counts(names, popularity):
     missing = {i: _output_of(names[i]) for i, count in enumerate(counts) if count is None}
     if missing:
         wanted, best = set(missing.values()), {}
-        # a name of package ``p`` is ``p`` or starts with ``p-``: a cheap filter
-        # (by first word first: in one C call per name, whatever the count)
-        pnames = {pname for pname, _ in wanted}
-        words, prefixes = {p.partition("-")[0] for p in pnames}, tuple(sorted(p + "-" for p in pnames))
-        same = [n for n in popularity if n.partition("-")[0] in words]
-        for name in [n for n in same if n in pnames or n.startswith(prefixes)]:
+        # a name of package ``p`` is ``p`` or starts with ``p-``, so it shares
+        # ``p``'s first word: only those names are parsed, each once
+        words = {pname.partition("-")[0] for pname, _ in wanted}
+        for name in [n for n in popularity if n.partition("-")[0] in words]:
             key = _output_of(name)
             if key in wanted:
                 best[key] = max(popularity[name], best.get(key, 0))
