@@ -20,7 +20,7 @@ import sys
 import tempfile
 import traceback
 
-from . import __version__, validate
+from . import __version__, lock, validate
 from .graph import package_name
 from .popcount import Tally
 from .strategies import DEFAULT, STRATEGIES
@@ -48,9 +48,16 @@ def _layers_parser():
            help="where to write the layers (default: %(default)s)")
     option("--strategy", "-strategy", choices=sorted(STRATEGIES), default=DEFAULT,
            help="how to group (default: %(default)s)")
-    option("--format", "-format", choices=("json", "table", "dot"), default="json",
-           help="json: for Nix; table: for people; dot: the dominator tree with each "
-                "path's layer, for Graphviz (default: %(default)s)")
+    option("--format", "-format", choices=("json", "lock", "table", "dot"), default="json",
+           help="json: for Nix; lock: a layer lock of this plan, for --previous next time; "
+                "table: for people; dot: the dominator tree with each path's layer, for "
+                "Graphviz (default: %(default)s)")
+    option("--previous", "-previous", metavar="FILE",
+           help="the last plan: an earlier JSON output, or a layer lock; old layers that "
+                "still fit are kept as they were (see docs/layer-lock.md)")
+    option("--image", "-image", metavar="NAME",
+           help="which image's plan of a lock holding several to read, and the name under "
+                "which --format lock writes this one (default: the lock's only plan; image)")
     option("--version", action="version", version=f"group-layers {__version__}")
     return parser
 
@@ -104,32 +111,6 @@ def _popcount_args(argv):
     return args
 
 
-def read_bytes(name):
-    """The bytes of file ``name`` (``-``: stdin); unreadable: :class:`BadInput`."""
-    try:
-        if name == "-":
-            return sys.stdin.buffer.read()
-        with open(name, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise BadInput(name, "", e.strerror) from None
-
-
-def _read_json(name):
-    """The parsed JSON document in file ``name`` (``-``: stdin)."""
-    data = read_bytes(name)
-    try:
-        return json.loads(data, parse_constant=_not_json)
-    except ValueError as e:
-        raise BadInput(name, "", f"not JSON: {e}") from None
-    except RecursionError:
-        raise BadInput(name, "", "not JSON we can read: nested too deeply") from None
-
-
-def _not_json(constant):
-    raise ValueError(f"{constant} is not a JSON value")
-
-
 def _write(name, text):
     """Write ``text`` to file ``name`` whole or not at all (``-``: stdout)."""
     if name == "-":
@@ -157,6 +138,12 @@ def _write(name, text):
 
 def _json(rows):
     return "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
+
+
+def _lock(image, rows):
+    """A layer lock (``schemas/lock.json``) holding ``rows`` as the plan of ``image``."""
+    return ('{"version": %d, "images": {%s: ' % (validate.LOCK_VERSION, json.dumps(image))
+            + _json(rows).rstrip("\n") + "}}\n")
 
 
 def _human(size):
@@ -205,10 +192,11 @@ def _dot(graph, layers):
 
 def _layers(argv):
     args = _layers_parser().parse_args(argv)
-    budget = validate.budget(args.budget)
-    graph = validate.graph(_read_json(args.graph), args.graph)
-    popularity = validate.popularity(_read_json(args.pop), args.pop) if args.pop else {}
+    graph, popularity, budget, previous = validate.inputs(args.graph, args.pop, args.budget,
+                                                          args.previous, args.image)
     layers = STRATEGIES[args.strategy](graph, popularity, budget)
+    if previous is not None:
+        layers = lock.plan(graph, previous, layers, budget)
     rows = [
         {"contents": list(map(graph.paths.__getitem__, layer.members)),
          "name": package_name(graph.paths[layer.head(graph)]),
@@ -216,7 +204,7 @@ def _layers(argv):
         for layer in layers
     ]
     validate.output(graph, layers, budget, rows)
-    render = {"json": lambda: _json(rows), "table": lambda: _table(graph, layers),
+    render = {"json": lambda: _json(rows), "lock": lambda: _lock(args.image or "image", rows), "table": lambda: _table(graph, layers),
               "dot": lambda: _dot(graph, layers)}[args.format]
     _write(args.out, render())
 
@@ -230,7 +218,7 @@ def _popcount(argv):
         return
     tally = Tally()
     for file in args.graphs:
-        graph = validate.graph(_read_json(file), file)
+        graph = validate.graph(validate.read_json(file), file)
         names = graph.names
         for root in graph.roots:
             tally.add(graph.paths[root], names, graph.refs, root)

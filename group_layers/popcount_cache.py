@@ -41,10 +41,9 @@ import time
 import urllib.parse
 from collections import deque
 
-from .cli import read_bytes
 from .graph import package_name
 from .popcount import Tally
-from .validate import BadInput
+from .validate import BadInput, read_bytes
 
 #: Tries per request, the first included, and the first pause between them.
 ATTEMPTS = 5

@@ -32,6 +32,8 @@ the schema file.
 """
 
 import json
+import sys
+from collections import namedtuple
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -56,6 +58,49 @@ class BadInput(Exception):
         if len(message) > 300:
             message = message[:150] + " ... " + message[-150:]
         return f"{where}: {message}"
+
+
+#: Everything a run of ``group-layers`` reads, checked (``previous``: the old
+#: plan's rows, or None).
+Inputs = namedtuple("Inputs", "graph popularity budget previous")
+
+
+def inputs(graph_file, pop_file, budget_n, previous_file=None, image=None):
+    """Read and check every input of a run in one step: the graph file, the
+    popularity file (None: no data), the budget, and the lock or earlier
+    output of ``--previous`` (None: none) with ``image``, the name of the
+    lock's plan to use."""
+    budget_n = budget(budget_n)
+    graph_ = graph(read_json(graph_file), graph_file)
+    popularity_ = popularity(read_json(pop_file), pop_file) if pop_file else {}
+    previous_ = previous(read_json(previous_file), previous_file, image) if previous_file else None
+    return Inputs(graph_, popularity_, budget_n, previous_)
+
+
+def read_bytes(name):
+    """The bytes of file ``name`` (``-``: stdin); unreadable: :class:`BadInput`."""
+    try:
+        if name == "-":
+            return sys.stdin.buffer.read()
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BadInput(name, "", e.strerror) from None
+
+
+def read_json(name):
+    """The parsed JSON document in file ``name`` (``-``: stdin)."""
+    data = read_bytes(name)
+    try:
+        return json.loads(data, parse_constant=_not_json)
+    except ValueError as e:
+        raise BadInput(name, "", f"not JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(name, "", "not JSON we can read: nested too deeply") from None
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def pointer(*parts):
@@ -190,6 +235,40 @@ def popularity(doc, file):
         if type(count) is not int:
             raise BadInput(file, pointer(name), f"{_show(count)} is not an integer")
     return doc
+
+
+#: The lock format this version reads and writes.
+LOCK_VERSION = 1
+
+
+def previous(doc, file, image):
+    """The old plan's rows from a lock (``schemas/lock.json``: the plan of
+    ``image``, or its only plan) or an earlier output (``schemas/layers.json``),
+    after every check: no path in two of its layers."""
+    if isinstance(doc, list):
+        check_schema("layers", doc, file)
+        rows, where = doc, ()
+    else:
+        check_schema("lock", doc, file)
+        if doc["version"] != LOCK_VERSION:
+            raise BadInput(file, pointer("version"), f"lock version {doc['version']} is not supported "
+                           f"(this group-layers reads version {LOCK_VERSION}: write the lock again)")
+        plans = doc["images"]
+        if image is None and len(plans) > 1:
+            raise BadInput(file, pointer("images"), f"holds the plans of {len(plans)} images: "
+                           "name one with --image")
+        if image is None:
+            image = next(iter(plans), None)
+        rows, where = plans.get(image, []), ("images", image)
+    seen = {}
+    for j, row in enumerate(rows):
+        for k, path in enumerate(row["contents"]):
+            first = seen.setdefault(path, (j, k))
+            if first != (j, k):
+                raise BadInput(file, pointer(*where, j, "contents", k),
+                               f"{path} is also at {pointer(*where, first[0], 'contents', first[1])}: "
+                               "a path has one layer")
+    return rows
 
 
 def budget(n):

@@ -105,3 +105,17 @@ def write_json(path, doc):
     """Write ``doc`` to ``path`` as JSON; return ``path``."""
     path.write_text(json.dumps(doc))
     return path
+
+
+def assert_rejected(process, out, file, pointer, words):
+    """Bad input refused: exit 2, one line naming ``file`` and ``pointer``
+    with ``words`` in it, no traceback, nothing written to ``out``."""
+    assert process.returncode == 2, process.stderr
+    assert process.stderr.count("\n") == 1, process.stderr
+    line = process.stderr.rstrip("\n")
+    prefix = f"group-layers: {file}: {pointer}" if pointer else f"group-layers: {file}: "
+    assert line.startswith(prefix), line
+    assert words in line
+    assert "Traceback" not in process.stderr
+    assert not out.exists()
+    assert not list(out.parent.glob(".group-layers-*"))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine_support import attrs_document, path_info_list, path_info_object, run, store_path
+from engine_support import assert_rejected, attrs_document, path_info_list, path_info_object, run, store_path
 
 PACKAGES = {
     "app": (10, ["lib", "tool"]),
@@ -94,18 +94,6 @@ TEXT_CASES = {
     "nested too deeply": ("[" * 100_000, "nested too deeply"),
     "not UTF-8": (b'["\xff"]'.decode("latin-1"), "not JSON"),
 }
-
-
-def assert_rejected(process, out, file, pointer, words):
-    assert process.returncode == 2, process.stderr
-    assert process.stderr.count("\n") == 1, process.stderr
-    line = process.stderr.rstrip("\n")
-    prefix = f"group-layers: {file}: {pointer}" if pointer else f"group-layers: {file}: "
-    assert line.startswith(prefix), line
-    assert words in line
-    assert "Traceback" not in process.stderr
-    assert not out.exists()
-    assert not list(out.parent.glob(".group-layers-*"))
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -18,7 +18,7 @@ json_values = st.recursive(
     | st.sampled_from([2.0, -1, 1.5, "", "x", "/", "/nix/store/x-y", "nix/store/x-y", "/a/"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["path", "narSize", "closureSize", "references", "graph", "/nix/store/x-y",
-                         "contents", "name", "size", "why", "x"]), inner, max_size=3),
+                         "contents", "name", "size", "why", "x", "version", "images"]), inner, max_size=3),
     max_leaves=8,
 )
 
@@ -39,6 +39,7 @@ def documents(draw):
     layers = [{"contents": sorted(e["path"] for e in graph["graph"]), "name": "x-1", "size": 1, "why": "rest"}]
     doc = copy.deepcopy(draw(st.sampled_from([
         graph, path_info_list(packages), path_info_object(packages), popularity, layers,
+        {"version": 1, "images": {"x": layers, "y": []}},
     ])))
     if draw(st.booleans()):
         where = draw(st.sampled_from(list(places(doc))))
@@ -60,7 +61,7 @@ def test_schema_files_are_valid_json_schema(name):
 
 
 def test_every_schema_is_shipped():
-    assert NAMES == ["graph-attrs", "layers", "path-info-list", "path-info-object", "popularity"]
+    assert NAMES == ["graph-attrs", "layers", "lock", "path-info-list", "path-info-object", "popularity"]
 
 
 @settings(max_examples=300, deadline=None)

@@ -355,14 +355,14 @@ def _counts(names, popularity):
     if not popularity:
         return None
     counts = [popularity.get(name) for name in names]
-    missing = {i: _output_of(names[i]) for i, count in enumerate(counts) if count is None}
+    missing = {i: output_of(names[i]) for i, count in enumerate(counts) if count is None}
     if missing:
         wanted, best = set(missing.values()), {}
         # a name of package ``p`` is ``p`` or starts with ``p-``, so it shares
         # ``p``'s first word: only those names are parsed, each once
         words = {pname.partition("-")[0] for pname, _ in wanted}
         for name in [n for n in popularity if n.partition("-")[0] in words]:
-            key = _output_of(name)
+            key = output_of(name)
             if key in wanted:
                 best[key] = max(popularity[name], best.get(key, 0))
         for i, key in missing.items():
@@ -370,7 +370,7 @@ def _counts(names, popularity):
     return counts
 
 
-def _output_of(name):
+def output_of(name):
     """``(pname, output)`` of a store path name: ``("openssl", "bin")`` for
     ``openssl-3.0.9-bin``, ``("openssl", "")`` for ``openssl-3.0.9`` (an
     output name is the version's last dash-separated part, all letters)."""

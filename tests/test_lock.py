@@ -1,0 +1,129 @@
+"""The layer lock (``--previous``) on the Debian corpus: what it keeps across
+an edit and an update, what it refuses, and that without it nothing changes."""
+
+import json
+
+import pytest
+
+from benchmarks import churn
+from benchmarks.corpus import Corpus
+from engine_support import assert_rejected, attrs_document, run
+from group_layers import lock
+from group_layers.graph import package_name
+from group_layers.strategies import STRATEGIES
+from group_layers.strategies.cohort import output_of
+
+REQUEST = ["python3.11", "git", "curl"]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return Corpus()
+
+
+def plan(graph, popularity, budget, previous=None):
+    layers = STRATEGIES["cohort"](graph, popularity, budget)
+    if previous is not None:
+        layers = lock.plan(graph, previous, layers, budget)
+    return [frozenset(graph.paths[i] for i in layer.members) for layer in layers]
+
+
+def rows(layers):
+    return [{"contents": sorted(layer)} for layer in layers]
+
+
+@pytest.mark.parametrize("budget", [96, 20, 8])
+def test_adding_a_package_keeps_every_old_layer_first_and_in_order(corpus, budget):
+    before = corpus.image_graph(REQUEST)
+    old = plan(before, corpus.popularity, budget)
+    after = corpus.image_graph(REQUEST + ["imagemagick"])
+    new = plan(after, corpus.popularity, budget, rows(old))
+    assert len(new) <= budget
+    if len(old) < budget:
+        assert new[: len(old)] == old  # same contents, same blobs, same ChainIDs
+    else:  # at the budget, the smallest old layer makes room for what is new
+        smallest = min(old, key=lambda layer: sum(before.nar_size[before.paths.index(p)] for p in layer))
+        assert new[: len(old) - 1] == [layer for layer in old if layer != smallest]
+    scratch = plan(after, corpus.popularity, budget)
+    kept, regrouped = sum(layer in old for layer in new), sum(layer in old for layer in scratch)
+    assert kept > regrouped if budget < 96 else kept == regrouped == len(old)
+
+
+def test_a_path_keeps_its_layer_across_a_version_bump(corpus):
+    budget = 40
+    before = corpus.image_graph(REQUEST)
+    old = plan(before, corpus.popularity, budget)
+    new_corpus, _ = churn.updated(corpus, {"libssl3"})
+    after = new_corpus.image_graph(REQUEST)
+    new = plan(after, new_corpus.popularity, budget, rows(old))
+    key = lambda path: output_of(package_name(path))  # noqa: E731
+    gone = set(before.paths) - set(after.paths)
+    assert any(package_name(p).startswith("libssl3-") for p in gone)
+    for layer in old:
+        if not layer & gone:
+            assert layer in new  # untouched by the update: kept
+            continue
+        # the successors of its changed paths share a layer, and only with each other
+        successors = {p for p in after.paths if p not in before.paths and key(p) in {key(q) for q in layer & gone}}
+        holding = [n for n in new if n & successors]
+        assert len(holding) == 1 and holding[0] <= successors | {p for p in after.paths if p not in before.paths}
+        # its unchanged paths stay together, apart from what changed
+        unchanged = layer - gone
+        if unchanged:
+            assert [n for n in new if n & unchanged] == [unchanged]
+    # a second bump of the same package pulls only what changes again
+    newer_corpus, _ = churn.updated(new_corpus, {"libssl3"}, tag="u2")
+    again = newer_corpus.image_graph(REQUEST)
+    third = plan(again, newer_corpus.popularity, budget, rows(new))
+    changed = set(again.paths) - set(after.paths)
+    for layer in third:
+        assert layer <= changed or layer in new
+
+
+def test_without_a_plan_for_the_image_the_output_is_the_strategy_s(tmp_path):
+    packages = {"app": (10, ["lib"]), "lib": (30, [])}
+    (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
+    (tmp_path / "lock.json").write_text(json.dumps({"version": 1, "images": {"other": []}}))
+    plain = run("--graph", "graph.json", "--out", "-", cwd=tmp_path)
+    locked = run("--graph", "graph.json", "--previous", "lock.json", "--image", "app", "--out", "-",
+                 cwd=tmp_path)
+    assert plain.returncode == locked.returncode == 0, locked.stderr
+    assert locked.stdout == plain.stdout
+
+
+def test_format_lock_round_trips(tmp_path):
+    packages = {"app": (10, ["lib"]), "lib": (30, [])}
+    (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
+    made = run("--graph", "graph.json", "--format", "lock", "--image", "app", "--out", "lock.json",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    written = json.loads((tmp_path / "lock.json").read_text())
+    assert written["version"] == 1 and list(written["images"]) == ["app"]
+    again = run("--graph", "graph.json", "--previous", "lock.json", "--out", "-", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert [r["contents"] for r in json.loads(again.stdout)] == [r["contents"] for r in written["images"]["app"]]
+
+
+LIB = "/nix/store/00000000000000000000000000000000-lib-1"
+BAD_LOCKS = {
+    "a later version": ({"version": 2, "images": {}}, (), "/version", "lock version 2 is not supported"),
+    "a path in two layers": ({"version": 1, "images": {"x": [{"contents": [LIB]}, {"contents": [LIB]}]}},
+                             (), "/images/x/1/contents/0", "also at /images/x/0/contents/0"),
+    "several plans, none named": ({"version": 1, "images": {"a": [], "b": []}}, (), "/images",
+                                  "name one with --image"),
+    "not a store path": ({"version": 1, "images": {"x": [{"contents": ["lib"]}]}}, (),
+                         "/images/x/0/contents/0", "does not match"),
+    "no version": ({"images": {}}, (), "", "'version' is a required property"),
+    "an output without contents": ([{"name": "x"}], (), "/0", "'contents' is a required property"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_LOCKS)
+def test_a_bad_lock_is_refused(case, tmp_path):
+    doc, arguments, pointer, words = BAD_LOCKS[case]
+    packages = {"app": (10, ["lib"]), "lib": (30, [])}
+    (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
+    (tmp_path / "lock.json").write_text(json.dumps(doc))
+    process = run("--graph", "graph.json", "--previous", "lock.json", "--out", "layers.json",
+                  *arguments, cwd=tmp_path)
+    assert_rejected(process, tmp_path / "layers.json", "lock.json", pointer, words)
