@@ -22,7 +22,7 @@ class DigestCache:
         """Bytes downloaded for ``layers``, ``[(frozenset of paths, size)]`` in
         image order; they are kept."""
         pulled = 0
-        for key, size in layers:
+        for key, size, *_ in layers:
             if key not in self.seen:
                 self.seen.add(key)
                 pulled += size
@@ -35,7 +35,7 @@ class ChainCache:
 
     def pull(self, layers):
         pulled, chain = 0, None
-        for key, size in layers:
+        for key, size, *_ in layers:
             link = (chain, key)
             if link not in self.chains:
                 self.chains[link] = len(self.chains)

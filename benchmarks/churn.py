@@ -39,7 +39,8 @@ def _needed_by(corpus):
 
 def updated(corpus, bumped, tag="u1"):
     """``(corpus after the update, stale popularity)``: the corpus copy has the
-    new store paths and fresh popularity."""
+    new store paths and fresh popularity (``corpus`` may be an updated one:
+    each update needs its own ``tag``)."""
     users = _needed_by(corpus)
     changed, stack = set(), list(bumped)
     while stack:
@@ -51,9 +52,9 @@ def updated(corpus, bumped, tag="u1"):
     new.path = dict(corpus.path)
     new.popularity = dict(corpus.popularity)
     for name in sorted(changed):
-        version = corpus.packages[name]["version"]
+        old = corpus.path[name].split("-", 1)[1]  # its label now: bumped before, perhaps
+        version = old[len(name) + 1 :]
         if name in bumped:
-            old = label(name, version)
             version += "+" + tag
             if old in new.popularity:
                 new.popularity[label(name, version)] = new.popularity.pop(old)

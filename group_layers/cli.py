@@ -200,7 +200,8 @@ def _layers(argv):
     rows = [
         {"contents": list(map(graph.paths.__getitem__, layer.members)),
          "name": package_name(graph.paths[layer.head(graph)]),
-         "size": layer.size(graph), "why": layer.why}
+         "size": layer.size(graph), "why": layer.why,
+         **({"changed": list(map(graph.paths.__getitem__, layer.changed))} if layer.changed else {})}
         for layer in layers
     ]
     validate.output(graph, layers, budget, rows)

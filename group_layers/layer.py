@@ -12,10 +12,13 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Layer:
     """``members`` are sorted indices into ``Graph.paths``; ``why`` is one short
-    phrase for people (``--format table``), e.g. "popular", "big", "rest"."""
+    phrase for people (``--format table``), e.g. "popular", "big", "rest";
+    ``changed``, the members that changed while others did not, for the
+    layer lock (``lock.py``) to split off next time."""
 
     members: tuple
     why: str
+    changed: tuple = ()
 
     def size(self, graph):
         return sum(map(graph.nar_size.__getitem__, self.members))

@@ -4,55 +4,59 @@ Why
 ---
 A strategy decides from the image at hand (and the popularity data), so a
 small change can regroup paths that did not change: adding one package to an
-image makes cohorts miss the budget that stood alone before, and a package-set
-update rebuilds a cohort's head while its members stay.  Every regrouped
-layer is a new blob and is downloaded again.  ``group-layers --previous
-FILE`` reads the plan of the last build (its JSON output, or a lock holding
-several images' plans) and changes only what the new graph forces.
+image makes cohorts that stood alone miss the budget, and an update that
+rebuilds a cohort's head pulls its unchanged members again, update after
+update.  ``group-layers --previous FILE`` reads the plan of the last build
+(its JSON output, or a lock holding several images' plans: ``--image``
+names one) and changes only what the new graph forces.
 
 How paths are matched
 ---------------------
-A store path that is in the old plan and in the new graph is *unchanged*.  A
-path of the new graph that is not is *changed* when an old path of the same
-package name and output (``cohort.output_of``: ``openssl``'s ``bin`` for
-``openssl-3.0.9-bin``) is gone from the graph: a version bump or a rebuild,
-hash and version may differ; otherwise it is *new*.  (An old path whose
-name is also still present is not matched: both versions are in the image.)
+A store path in the old plan and in the new graph is *unchanged*.  Any other
+path of the new graph is *changed* or *new*; it is matched to an old path of
+the same package name and output (``cohort.output_of``: ``openssl``'s
+``bin`` for ``openssl-3.0.9-bin``; hash and version may differ) to tell
+where its layer goes, and whether it changed before (below).
 
 The plan
 --------
-1. An old layer whose paths are all in the new graph is *kept*: the same
-   paths make the same tar, so the same blob, already on every client.
-2. An old layer with a changed or vanished path cannot be kept.  Its
-   unchanged paths stay together in one layer (*unchanged mates*), and its
-   changed paths go to another (*changed*): both are downloaded now anyway
-   (the old blob is gone), and when the same package changes again, as
-   security libraries and Python packages do update after update, only the
-   layer of what changed is new.  The split is made in this plan, so the
-   lock needs nothing but the plan itself.
-3. New paths get layers by the usual rules: the strategy's layers of the
-   whole new graph, each cut down to its new paths.
-
-Old layers keep their order, and what is new follows (unchanged mates, then
-changed paths, then new paths): after an edit the whole old image is a prefix
-of the new one, so Docker's classic storage reuses it by ChainID too.
+1. An old layer whose paths are all in the new graph is *kept*, in its old
+   place: the same paths make the same tar, so the same blob, already on
+   every client.  Old layers keep their order and what is new follows, so
+   after an edit the whole old image is a prefix of the new one and Docker's
+   classic storage reuses it by ChainID too.
+2. Every other path (new, changed, or unchanged but in an old layer that
+   cannot be kept) is grouped by the usual rules: the strategy's layers of
+   the whole new graph, each cut down to these paths.  So the layers that
+   replace a changed cohort are cut as a plan from scratch cuts them, the
+   same in every image that holds the cohort.  They go where the old layers
+   of their paths' packages were (new packages last).
+3. A path that changed while its layer-mates did not is recorded in the
+   plan (``changed`` in its layer's row; the lock carries it).  When one of
+   those changes again, its layer is split: the unchanged mates in one
+   layer, the changed paths in another.  Both are downloaded now anyway;
+   from then on, when the same package changes again (security libraries
+   and Python packages do, update after update), only the changed paths'
+   layer is new.  Splitting at the first change instead costs sharing: one
+   image splits a cohort another image has whole, and a random update rarely
+   hits the same package twice.  A split is made only where the mates weigh
+   at least ``1 / SPLIT`` of the changed paths (below that, the slot is worth
+   more than what the mates save; measured on the public workload, 1 to 30).
 
 The budget, and the compaction rule
 -----------------------------------
-Each split costs a layer slot, so plans would fragment over many changes.
-The budget holds, and the layers downloaded now are merged before a kept one
-is touched, since merging them costs nothing more:
+The budget always holds, and a plan cannot fragment: a split takes a slot
+only when the image has it.  When the layers do not fit:
 
-* when the new layers do not fit the slots the kept ones leave, the biggest
-  stay alone and the others merge into one layer of unchanged mates and one
-  of changed and new paths (or one, with a single slot);
-* when the kept layers leave no slot for what is new (an image at its
-  budget gains a package), the smallest kept layers (by bytes, the last
-  on a tie) are dissolved into the unchanged mates, until one slot is free;
-* a kept layer is dissolved into the unchanged mates the same way whenever
-  it is smaller than ``1 / COMPACT`` of the image's mean layer: a layer that
-  small saves next to nothing when it is reused, and in a fresh pull each
-  such fragment is a blob that images planned from scratch do not share.
+* with splits to make, the cheapest kept layers merge into one, once, so
+  that the splits stay (later updates are cheap again);
+* otherwise, the new layers fit the slots the kept ones leave, as a
+  strategy fits its cohorts: the biggest alone, the others in one layer;
+* when the kept layers leave no slot (an image at its budget gains a
+  package), the cheapest kept layers join that last layer.  The cheapest
+  counts a digest cache and a ChainID cache alike: its own bytes in both,
+  and in a ChainID cache every kept layer after it, so it is mostly the last
+  (the old rest layer) unless that is big.
 
 Without ``--previous`` none of this runs and the output is the strategy's.
 """
@@ -61,6 +65,10 @@ from .graph import package_name
 from .layer import Layer
 from .strategies.cohort import output_of
 
+#: A layer's changed paths are split from its unchanged mates when the mates
+#: weigh at least ``1 / SPLIT`` of them (see the module's docstring).
+SPLIT = 4
+
 #: Where each kind of new layer goes, after the kept ones.
 _ORDER = {"unchanged mates": 0, "changed": 1, "new": 2}
 
@@ -68,61 +76,88 @@ _ORDER = {"unchanged mates": 0, "changed": 1, "new": 2}
 def plan(graph, previous, layers, budget):
     """At most ``budget`` layers for ``graph`` from ``previous``, the old plan
     (its rows in image order: ``contents``, the store paths, and perhaps
-    ``why``), and ``layers``, the strategy's layers of the whole graph."""
+    ``why`` and ``changed``), and ``layers``, the strategy's layers of the
+    whole graph."""
     index = dict(zip(graph.paths, range(len(graph))))
-    kept, mates, changed_of = [], [], {}
-    gone_key = {}  # package name and output of a vanished old path -> its old layer
+    kept, place, volatile = [], {}, set()  # place: an old path's key -> its old layer
+    regrouped = [False] * len(graph)
     for j, row in enumerate(previous):
         old = row["contents"]
         present = [index[p] for p in old if p in index]
-        if len(present) == len(old):
-            kept.append((j, sorted(present), row.get("why") or "kept"))
-            continue
-        if present:
-            mates.append(("unchanged mates", sorted(present), "unchanged mates"))
         for p in old:
-            if p not in index:
-                gone_key.setdefault(output_of(package_name(p)), j)
+            place.setdefault(_key(p), j)
+        volatile.update(map(_key, row.get("changed", ())))
+        if len(present) == len(old):
+            changed = tuple(sorted(index[p] for p in row.get("changed", ())))
+            kept.append(Layer(tuple(sorted(present)), row.get("why") or "kept", changed))
+        else:
+            for i in present:
+                regrouped[i] = True
     old_paths = {p for row in previous for p in row["contents"]}
-    names, new_members = graph.names, set()
-    for i, path in enumerate(graph.paths):
-        if path not in old_paths:
-            j = gone_key.get(output_of(names[i]))
-            if j is None:
-                new_members.add(i)
-            else:
-                changed_of.setdefault(j, []).append(i)
-    fresh = mates + [("changed", members, "changed") for _, members in sorted(changed_of.items())]
+    groups = []
     for layer in layers:
-        members = [i for i in layer.members if i in new_members]
+        members = [i for i in layer.members if regrouped[i] or graph.paths[i] not in old_paths]
         if members:
-            fresh.append(("new", members, layer.why))
-    return _fit(graph, kept, fresh, budget)
+            keys = [_key(graph.paths[i]) for i in members]
+            mates = [i for i in members if regrouped[i]]
+            changed = [i for i in members if not regrouped[i]]
+            again = any(key in volatile for i, key in zip(members, keys) if not regrouped[i])
+            after = min(place.get(key, len(previous)) for key in keys)
+            groups.append((after, mates, changed, again, layer.why))
+    groups.sort(key=lambda g: g[0])  # stable: successors where their old layers were, new paths last
+    return _fit(graph, kept, [g[1:] for g in groups], budget)
 
 
-def _fit(graph, kept, fresh, budget):
-    """The layers: ``kept`` (``[(old position, members, why)]``) and
-    ``fresh`` (``[(kind, members, why)]``) under ``budget``, compacted."""
+def _key(path):
+    """What matches a store path across versions: its package name and output."""
+    return output_of(package_name(path))
+
+
+def _fit(graph, kept, groups, budget):
+    """``kept`` (Layers), then ``groups`` (``(unchanged mates, changed and
+    new, whether a changed one changed before, why)``: split in two where
+    that is so) under ``budget``, by the compaction rule."""
     def size(members):
         return sum(map(graph.nar_size.__getitem__, members))
 
-    def dissolve(layers):
-        return [("unchanged mates", members, "unchanged mates") for _, members, _ in layers]
+    split = [bool(m and c and again) and size(m) * SPLIT >= size(c) for m, c, again, _ in groups]
+    over = len(kept) + len(groups) + sum(split) - budget
+    merged, rest = [], []
+    if over > 0 and any(split) and over < len(kept):
+        # the splits stay: the cheapest kept layers merge into one, once
+        for _ in range(over + 1):
+            merged.extend(kept.pop(_cheapest(kept, size)).members)
+    elif over > 0:
+        split = [False] * len(groups)
+        slots = budget - len(kept)
+        while slots < 1:  # no slot left: the cheapest kept layers join what is new
+            rest.extend(kept.pop(_cheapest(kept, size)).members)
+            slots += 1
+        if len(groups) > slots:  # the biggest groups alone, the others in one
+            ranked = sorted(range(len(groups)), key=lambda k: (-size(groups[k][0] + groups[k][1]), k))
+            for k in ranked[slots - 1 :]:
+                rest.extend(groups[k][0] + groups[k][1])
+                split[k] = None
+    layers = kept + ([Layer(tuple(sorted(merged)), "kept layers merged to fit the budget")] if merged else [])
+    for (mates, changed, again, why), s in zip(groups, split):
+        if s:
+            layers += [Layer(tuple(mates), "unchanged mates"), Layer(tuple(changed), "changed", tuple(changed))]
+        elif s is False:
+            # changed paths beside unchanged ones: recorded, to be split off next time
+            record = tuple(changed) if mates or again else ()
+            layers.append(Layer(tuple(sorted(mates + changed)), "changed" if mates else why, record))
+    if rest:
+        layers.append(Layer(tuple(sorted(rest)), "rest: merged to fit the budget"))
+    return layers
 
-    room = budget - (1 if fresh else 0)
-    if len(kept) > room:
-        by_size = sorted(kept, key=lambda k: (size(k[1]), -k[0]))
-        fresh += dissolve(by_size[: len(kept) - room])
-        kept = sorted(by_size[len(kept) - room :])
-    slots = budget - len(kept)
-    if len(fresh) > slots:
-        ranked = sorted(fresh, key=lambda f: (-size(f[1]), _ORDER[f[0]], f[1]))
-        stable = {f[0] == "unchanged mates" for f in ranked[slots - 1 :]}
-        alone = slots - 1 if slots == 1 or len(stable) == 1 else slots - 2
-        merged = {}
-        for kind, members, _ in ranked[alone:]:
-            merged.setdefault("unchanged mates" if kind == "unchanged mates" and slots > 1 else "changed",
-                              []).extend(members)
-        fresh = ranked[:alone] + [(kind, sorted(m), f"rest: {kind}") for kind, m in merged.items()]
-    fresh.sort(key=lambda f: _ORDER[f[0]])  # stable: old order, then the strategy's
-    return [Layer(tuple(m), why) for _, m, why in kept] + [Layer(tuple(m), why) for _, m, why in fresh]
+
+def _cheapest(kept, size):
+    """Which of the ``kept`` layers to merge with what is new when they leave
+    no slot: the one whose merge costs least, counting a digest cache and a
+    ChainID cache alike.  It costs its own bytes in both (it becomes a new
+    blob) and, in a ChainID cache, every layer after it."""
+    cost, after = [0] * len(kept), 0
+    for p in range(len(kept) - 1, -1, -1):
+        own = size(kept[p].members)
+        cost[p], after = 2 * own + after, after + own
+    return min(range(len(kept)), key=lambda p: (cost[p], -p))
