@@ -4,7 +4,7 @@ store) RUN, in podman, each made one of the four ways users make them:
 `podman load`, `podman pull` from the project's registry server, and the
 NixOS module's image. Each runs `/bin/sh -c 'echo ok'` and prints ok: the
 image has /bin/sh where a program expects it, and what it points to is in
-the image.
+the image. And scripts/quickstart runs its example image so.
 
 podman runs as on these machines (root; runc, since crun fails here; the
 cgroupfs manager; explicit ulimits, which the sandbox forbids raising),
@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from nix_support import NIX_OPTIONS, nix_environment
+from nix_support import NIX_OPTIONS, REPO, nix_environment
 from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
 from registry_support import Server, run
 from test_nixos_module import evaluate, system  # noqa: F401 (fixtures)
@@ -94,3 +94,13 @@ def test_the_nixos_modules_image(podman, evaluate):
     image = loaded(podman("load", "-i", archive))
     assert image == "localhost/box:t1" == f"localhost/{out['containers']['box']['image']}"
     says_ok(podman, image)
+
+
+def test_the_quick_start_runs_its_image():
+    """scripts/quickstart, with no nixpkgs (the offline set), ends by running
+    its example image in podman (the machine's own storage, as a user's)."""
+    proc = subprocess.run([REPO / "scripts" / "quickstart"], env=nix_environment(nix_path=""),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "\nRun in podman: podman --runtime runc" in proc.stdout
+    assert "\n  it printed: ok\n" in proc.stdout
