@@ -9,7 +9,9 @@ the image. And scripts/quickstart runs its example image so.
 podman runs as on these machines (root; runc, since crun fails here; the
 cgroupfs manager; explicit ulimits, which the sandbox forbids raising),
 with a storage of the test session's own (vfs, in a temporary folder), so
-that it neither sees nor leaves images in the machine's.
+that it neither sees nor leaves images in the machine's. Under Nix 2.26
+(scripts/trixie-root) it is trixie's podman 5, with the images that Nix
+built.
 """
 
 import shutil
@@ -26,7 +28,10 @@ pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None or shutil.whic
                                 reason="nix-build or podman is not installed")
 
 RUN = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+# No network: `echo ok` needs none, and where podman runs in the Debian
+# trixie root (scripts/trixie-root, a mount namespace only) a container
+# network would be set up in the host's own.
+LIMITS = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 BUSYBOX = ["--argstr", "packages", '["busybox"]']
 
 
