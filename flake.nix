@@ -142,15 +142,17 @@
         groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
-      # By path (and the module has a key), so that the module system knows
-      # it when it is imported twice.
+      # By path, and each module (these two and the files) has a key, so
+      # that the module system knows one imported more than once, in any
+      # combination: both of these, each twice, or from two flakes.
       nixosModules.default = {
+        key = "group-layers/nixos";
         imports = [
           ./nixos/module.nix
           ./nixos/registry.nix
         ];
       };
-      nixosModules.registry = import ./nixos/registry.nix;
+      nixosModules.registry = ./nixos/registry.nix;
 
       checks = forAllSystems (
         system:

@@ -144,6 +144,7 @@ in
       package = mkOption {
         type = types.package;
         default = toolkit.groupLayersWithCache;
+        defaultText = lib.literalExpression ''(import "''${group-layers}/build-image" { inherit pkgs; }).groupLayersWithCache'';
         description = "The group-layers package.";
       };
     };

@@ -14,6 +14,10 @@
 # in, as the default "*" does). Packages come from the system's nixpkgs
 # (pkgs.path, a store path: pinned, so built images are cached) unless
 # `packageSource` says otherwise.
+#
+# The module has a `key`, so importing it more than once (by path, as the
+# imported function, from nixosModules.default and nixosModules.registry, or
+# from two flakes) declares its options once.
 {
   config,
   lib,
@@ -65,6 +69,8 @@ let
     ];
 in
 {
+  key = "group-layers/nixos/registry.nix";
+
   options.services.group-layers-registry = {
     enable = lib.mkEnableOption "group-layers-registry, a registry that builds images of Nix packages on demand";
     package = mkOption {
@@ -74,7 +80,7 @@ in
           inherit pkgs;
           self = ../.;
         }).registry;
-      defaultText = lib.literalExpression "group-layers' registry built with pkgs";
+      defaultText = lib.literalExpression ''(import "''${group-layers}/build-image" { inherit pkgs; }).registry'';
       description = "The group-layers-registry package.";
     };
     listenAddress = mkOption {
