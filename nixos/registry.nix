@@ -67,6 +67,17 @@ let
       "--nix-build-args"
       (lib.escapeShellArgs cfg.extraNixBuildFlags)
     ];
+
+  # ExecStart is no shell command: systemd unquotes it ("..." with C
+  # escapes), then expands %-specifiers and $VARIABLES in it. So each
+  # argument is JSON-quoted (a subset of systemd's quoting) with % and $
+  # doubled, as NixOS' utils.escapeSystemdExecArgs does (nixos/lib/utils.nix).
+  # Written here because `utils` is NixOS' and the module also evaluates with
+  # nixpkgs' lib alone; a `%2F` in a URL or a `$` in a nix-build flag then
+  # reaches the server as written.
+  escapeSystemdExecArgs = lib.concatMapStringsSep " " (
+    arg: lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON arg)
+  );
 in
 {
   key = "group-layers/nixos/registry.nix";
@@ -188,7 +199,7 @@ in
         XDG_CACHE_HOME = "/var/cache/${cfg.stateDirectory}";
       };
       serviceConfig = {
-        ExecStart = "${cfg.package}/bin/group-layers-registry ${lib.escapeShellArgs flags}";
+        ExecStart = escapeSystemdExecArgs ([ "${cfg.package}/bin/group-layers-registry" ] ++ flags);
         DynamicUser = true;
         StateDirectory = cfg.stateDirectory;
         CacheDirectory = cfg.stateDirectory;
