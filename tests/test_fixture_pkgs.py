@@ -219,6 +219,38 @@ def test_the_project_s_python_packages_pass_nixpkgs_checks(nix_env):
     assert out.returncode == 0, out.stderr[-4000:]
 
 
+def test_meta_checks_refuse_packages_as_nixpkgs_does(nix_env):
+    """Unfree, broken and insecure packages: still derivations with a name and
+    a meta saying they are unavailable; their drvPath and outPath throw,
+    unless the config allows them."""
+    summary = nix_eval(nix_env, """
+      let
+        look = pkgs: n: let p = pkgs.${n}; ok = x: (builtins.tryEval x).success; in {
+          inherit (p) name; inherit (p.meta) available unfree broken insecure;
+          isDerivation = pkgs.lib.isDerivation p; drvPathOk = ok p.drvPath; outPathOk = ok p.outPath;
+        };
+        names = [ "unfree-tool" "broken-tool" "insecure-tool" "hello" ];
+        refusing = import <nixpkgs> { };
+        allowing = import <nixpkgs> { config = { allowUnfree = true; allowBroken = true;
+          permittedInsecurePackages = [ "insecure-tool-1.0" ]; }; };
+      in { refusing = map (look refusing) names; allowing = map (look allowing) names; }
+    """)
+    for entry in summary["refusing"][:3]:
+        assert entry["isDerivation"] and not entry["available"], entry
+        assert not entry["drvPathOk"] and not entry["outPathOk"], entry
+    assert [e["unfree"] for e in summary["refusing"]] == [True, False, False, False]
+    assert [e["broken"] for e in summary["refusing"]] == [False, True, False, False]
+    assert [e["insecure"] for e in summary["refusing"]] == [False, False, True, False]
+    assert all(e["available"] and e["drvPathOk"] and e["outPathOk"] for e in summary["allowing"])
+    assert summary["refusing"][3]["available"] and summary["refusing"][3]["drvPathOk"]
+    for name, message in [("unfree-tool", "has an unfree license (‘unfree’), refusing to evaluate."),
+                          ("broken-tool", "is marked as broken, refusing to evaluate."),
+                          ("insecure-tool", "is marked as insecure, refusing to evaluate.")]:
+        proc = subprocess.run(["nix-instantiate", *NIX_OPTS, "-E", f"(import <nixpkgs> {{}}).{name}"],
+                              env=nix_env, capture_output=True, text=True)
+        assert proc.returncode != 0 and f"Package ‘{name}-1.0’ in «unknown-file» {message}" in proc.stderr
+
+
 def test_structured_attrs_reference_graph(nix_env):
     out = nix_build(nix_env, """
       let pkgs = import <nixpkgs> {}; in

@@ -197,6 +197,8 @@ def test_image_name_defaults_to_the_attribute_name_in_lower_case(evaluate):
     ('tag = "a b";', "virtualisation.group-layers.images.web.tag"),
     ("maxLayers = 200;", "virtualisation.group-layers.images.web.maxLayers"),
     ('packages = [ "nosuch" ];', "virtualisation.group-layers.images.web: packages not found: nosuch"),
+    ('packages = [ "unfree-tool" ];', "virtualisation.group-layers.images.web: packages refused: unfree-tool: "
+     "it has an unfree license (nixpkgs allows it with config.allowUnfree = true)"),
     ('config.Cmd = "/bin/hello";',
      'virtualisation.group-layers.images.web: config.Cmd is "/bin/hello", it must be a list of strings'),
     ('config.cmd = [ "/bin/hello" ];', 'virtualisation.group-layers.images.web: config has unknown key "cmd"'),
