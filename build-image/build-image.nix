@@ -76,9 +76,12 @@
   # one). An integer, or a string of one.
   maxLayers ? 96,
   # Where the packages are looked up: "nixpkgs!<channel or commit>" (a nixpkgs
-  # tarball from GitHub), "git!<url>!<rev or ref>" (a nixpkgs git checkout),
+  # tarball from GitHub; "nixpkgs!<commit>!<sha256>" with the hash of the
+  # unpacked tarball), "git!<url>!<rev or ref>" (a nixpkgs git checkout),
   # "path!<dir>" (a nixpkgs folder). Default: `pkgs`, so nothing is
-  # downloaded and images work offline and inside NixOS configurations.
+  # downloaded and images work offline and inside NixOS configurations. Pure
+  # evaluation (flakes) takes only the pinned forms, nixpkgs!<commit>!<sha256>
+  # and git!<url>!<commit>.
   pkgSource ? null,
   # Popularity data for the engine (Nixery's format: package name -> count,
   # as `group-layers popcount` or `nix-build -A popularity` make it): a path,
@@ -121,7 +124,8 @@ let
     ;
 
   # The arguments, checked (./check-args.nix): one error naming a bad one.
-  checked = (import ./check-args.nix { inherit lib; }).check "group-layers" {
+  checks = import ./check-args.nix { inherit lib; };
+  checked = checks.check "group-layers" {
     inherit name tag packages maxLayers config uid gid pkgSource;
   };
   # One layer stays free for the customisation layer.
@@ -146,18 +150,22 @@ let
       importArgs = {
         inherit system;
       };
-      isCommit = rev: builtins.match "[0-9a-f]{40}" rev != null;
     in
     if spec == null then
       pkgs
     else if kind == "nixpkgs" then
-      import (builtins.fetchTarball "https://github.com/NixOS/nixpkgs/archive/${arg 1}.tar.gz") importArgs
+      import (builtins.fetchTarball (
+        {
+          url = "https://github.com/NixOS/nixpkgs/archive/${arg 1}.tar.gz";
+        }
+        // lib.optionalAttrs (builtins.length spec == 3) { sha256 = arg 2; }
+      )) importArgs
     else if kind == "git" then
       import (builtins.fetchGit (
         {
           url = arg 1;
         }
-        // (if isCommit (arg 2) then { rev = arg 2; } else { ref = arg 2; })
+        // (if checks.isCommit (arg 2) then { rev = arg 2; } else { ref = arg 2; })
       )) importArgs
     else
       import (/. + arg 1) importArgs;
