@@ -99,7 +99,7 @@ REFUSED = [
     ("pkgSource-a-file", "buildImage", [*HELLO, "--argstr", "pkgSource", f"path!{REPO / 'README.md'}"],
      "is not a folder holding a default.nix"),
     ("pkgSource-unknown-kind", "buildImage", [*HELLO, "--argstr", "pkgSource", "svn!somewhere"],
-     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>, '
+     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>[!<sha256>], '
      "git!<url>!<rev or ref> or path!<dir>"),
 ]
 
