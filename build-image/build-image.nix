@@ -577,7 +577,7 @@ let
       contents = throw message;
     };
 in
-builtins.seq checked.valid (
+builtins.seq checked.validBeforeLookup (
 if notFound != [ ] then
   errorOutput {
     error = "not_found";
@@ -592,7 +592,7 @@ else if refused != { } then
     lib.concatStringsSep "; " (lib.mapAttrsToList (n: why: "${n}: ${why}") refused)
   }"
 else
-  manifestOutput
+  builtins.seq checked.valid manifestOutput
   // {
     inherit image stream notFound refused;
     layers = registryLayers;

@@ -1,6 +1,6 @@
 # Evaluates nixos/module.nix (and nixos/registry.nix, the flake's
 # nixosModules) with nixpkgs' real module system (evalModules of nixpkgs'
-# lib, found at `nixpkgsLib`: ../shared/nixpkgs-lib or $NIXPKGS_LIB) and the
+# lib, found at `nixpkgsLib`: tests/nix_support.py's nixpkgs_lib()) and the
 # offline package set, beside minimal declarations of the NixOS options the
 # modules set (./nixos-declarations.nix). Used by tests/test_nixos_module.py:
 #
