@@ -13,7 +13,7 @@ import pytest
 
 import nix_support
 
-CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "podman")
+CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "podman", "systemd-analyze")
 
 
 def pytest_sessionstart(session):
