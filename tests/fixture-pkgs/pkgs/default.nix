@@ -13,14 +13,15 @@ let
     then result // { override = newArgs: callWith autoArgs fn (args // newArgs); }
     else result;
 
-  stdenvParts = import ./stdenv.nix { inherit lib final system; };
+  stdenvParts = import ./stdenv.nix { inherit lib final system config; };
   trivial = import ./trivial-builders.nix { inherit lib final; };
   tools = import ./tools.nix { inherit lib final; };
   python = import ./python.nix { inherit lib final; };
   toys = import ./toys.nix { inherit lib final; };
+  busybox = import ./busybox.nix { inherit lib final; };
   fetchers = import ./fetchers.nix { inherit lib; };
 in
-stdenvParts // trivial // tools // python // toys // fetchers // {
+stdenvParts // trivial // tools // python // toys // busybox // fetchers // {
   inherit lib config system overlays;
   pkgs = final;
   buildPackages = final;
