@@ -6,6 +6,9 @@
 #       the same kind of image as a `docker load` archive;
 #   nix-build -A stream --argstr packages '["hello"]' && ./result | docker load
 #       an executable writing that archive to stdout (no tarball in the store);
+#   cp "$(nix-build --no-out-link -A lock --arg layerLock ./layers.lock ...)" layers.lock
+#       the layer lock of the image's plan, for the next build's layerLock
+#       (docs/layer-lock.md);
 #   nix-build -A push && ./result/bin/push MANIFEST-OUTPUT docker://HOST/NAME:TAG
 #       pushes a buildImage result with skopeo;
 #   nix-build -A popularity --argstr packages '["hello","python3"]'
@@ -27,7 +30,7 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image stream push popularity;
+  inherit (toolkit) buildImage image stream lock push popularity;
   group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
   inherit (toolkit) registry;

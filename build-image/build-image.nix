@@ -34,7 +34,8 @@
 #   contents  what the image holds (the packages found and `contents`: the
 #             roots of its runtime graph);
 #   notFound  the requested names not found;
-#   refused   { <requested name> = <why>; } for those refused.
+#   refused   { <requested name> = <why>; } for those refused;
+#   lock      the layer lock of this plan, for the next build's `layerLock`.
 #
 # A layer's diff_id is the sha256 of its uncompressed tar; with compression,
 # the manifest's layers are the compressed blobs.
@@ -113,6 +114,13 @@
   # evaluation), the same layers and digests, but no layer derivation shared
   # between images.
   groupAtBuildTime ? false,
+  # The layer lock: the file the `lock` attribute wrote for the last build
+  # (a path, or an absolute file name as a string), committed beside the
+  # code as flake.lock is. The plan keeps every old layer that still fits,
+  # so an edit or an update downloads only what changed (see
+  # docs/layer-lock.md). A file that does not exist yet counts as none: the
+  # first build. Default: none.
+  layerLock ? null,
 }:
 
 let
@@ -265,18 +273,36 @@ let
 
   popularityFile = (import ./popularity.nix { inherit pkgs groupLayers; }).file popularity;
 
-  # The engine's command line; it writes groups.json, the engine's answer:
+  # The lock file of the last plan, if there is one yet (a path: copied to
+  # the store, so the grouping reruns when it changes).
+  lockFile =
+    if layerLock == null then
+      null
+    else if !(builtins.isPath layerLock || builtins.isString layerLock && lib.hasPrefix "/" layerLock) then
+      throw "group-layers: layerLock is ${builtins.typeOf layerLock}, it must be the path of a lock file"
+    else if builtins.pathExists layerLock then
+      (if builtins.isPath layerLock then layerLock else /. + layerLock)
+    else
+      null;
+
+  # The engine's command line, with `more` arguments after those of the
+  # image; `groupCommand` writes groups.json, the engine's answer:
   # [ { contents = [ "/nix/store/..." ... ]; name = "<head's name>"; ... } ... ],
   # every store path of the contents' closure in exactly one layer.
-  groupCommand = ''
+  engineRun = more: ''
     # Nix 2.8 writes .attrs.json in the build folder, current Nix
     # names it in $NIX_ATTRS_JSON_FILE.
     ${groupLayers}/bin/group-layers \
       --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
       ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
       --budget ${toString layerBudget} \
-      --out groups.json
+      ${lib.optionalString (lockFile != null) "--previous ${lockFile}"} \
+      --image ${lib.escapeShellArg imageName} \
+      ${more}
   '';
+  groupCommand = engineRun "--out groups.json";
+  # The new layer lock: this plan, for the next build's layerLock.
+  lock = pkgs.runCommand "${drvName}-layers.lock" graphAttrs (engineRun "--format lock --out \"$out\"");
   graphAttrs = {
     __structuredAttrs = true;
     exportReferencesGraph.graph = allContents;
@@ -575,6 +601,7 @@ let
       stream = throw message;
       layers = throw message;
       contents = throw message;
+      lock = throw message;
     };
 in
 builtins.seq checked.validBeforeLookup (
@@ -594,7 +621,7 @@ else if refused != { } then
 else
   builtins.seq checked.valid manifestOutput
   // {
-    inherit image stream notFound refused;
+    inherit image stream notFound refused lock;
     layers = registryLayers;
     contents = allContents;
   }

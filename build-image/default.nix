@@ -11,6 +11,8 @@
 #                images);
 #   stream       an executable writing that archive to stdout (nothing of the
 #                image in the store but the layers' digests);
+#   lock         the layer lock of that image's plan, for the next build's
+#                `layerLock` (docs/layer-lock.md);
 #   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
 #                of a buildImage result to a registry;
 #   popularity   the popularity file of the requested packages' closures
@@ -49,6 +51,7 @@
   gid ? null,
   compression ? null,
   groupAtBuildTime ? null,
+  layerLock ? null,
 }@args:
 
 let
@@ -192,7 +195,7 @@ rec {
 
   buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" ]));
 
-  inherit (buildImage) image stream;
+  inherit (buildImage) image stream lock;
 
   push =
     let

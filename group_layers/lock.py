@@ -133,9 +133,9 @@ def _fit(graph, kept, groups, budget):
         while slots < 1:  # no slot left: the cheapest kept layers join what is new
             rest.extend(kept.pop(_cheapest(kept, size)).members)
             slots += 1
-        if len(groups) > slots:  # the biggest groups alone, the others in one
+        if rest or len(groups) > slots:  # the biggest groups alone, the others in one
             ranked = sorted(range(len(groups)), key=lambda k: (-size(groups[k][0] + groups[k][1]), k))
-            for k in ranked[slots - 1 :]:
+            for k in ranked[0 if rest else slots - 1 :]:
                 rest.extend(groups[k][0] + groups[k][1])
                 split[k] = None
     layers = kept + ([Layer(tuple(sorted(merged)), "kept layers merged to fit the budget")] if merged else [])

@@ -4,11 +4,14 @@ an edit and an update, what it refuses, and that without it nothing changes."""
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks import churn
 from benchmarks.corpus import Corpus
-from engine_support import assert_rejected, attrs_document, run
-from group_layers import lock
+from engine_support import assert_rejected, attrs_document, dags, run
+from group_layers import lock, validate
+from group_layers.graph import from_document
 from group_layers.graph import package_name
 from group_layers.strategies import STRATEGIES
 from group_layers.strategies.cohort import output_of
@@ -138,3 +141,21 @@ def test_a_bad_lock_is_refused(case, tmp_path):
     process = run("--graph", "graph.json", "--previous", "lock.json", "--out", "layers.json",
                   *arguments, cwd=tmp_path)
     assert_rejected(process, tmp_path / "layers.json", "lock.json", pointer, words)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dags(max_paths=12), dags(max_paths=12), st.integers(1, 6), st.integers(1, 6), st.booleans())
+def test_any_lock_keeps_the_output_contract(first, second, old_budget, budget, with_pop):
+    """Whatever the old plan and the new graph, every path is in one layer
+    and the budget holds (``validate.output`` raises otherwise)."""
+    plans = []
+    for (packages, roots, popularity), b in ((first, old_budget), (second, budget)):
+        graph = from_document(attrs_document(packages, roots))
+        layers = STRATEGIES["cohort"](graph, popularity if with_pop else {}, b)
+        if plans:
+            layers = lock.plan(graph, plans[-1], layers, b)
+        rows = [{"contents": [graph.paths[i] for i in layer.members], "name": "x", "size": 0,
+                 "why": layer.why, **({"changed": [graph.paths[i] for i in layer.changed]} if layer.changed else {})}
+                for layer in layers]
+        validate.output(graph, layers, b, rows)
+        plans.append(rows)
