@@ -115,11 +115,11 @@
   # between images.
   groupAtBuildTime ? false,
   # The layer lock: the file the `lock` attribute wrote for the last build
-  # (a path, or an absolute file name as a string), committed beside the
-  # code as flake.lock is. The plan keeps every old layer that still fits,
-  # so an edit or an update downloads only what changed (see
-  # docs/layer-lock.md). A file that does not exist yet counts as none: the
-  # first build. Default: none.
+  # (a path, an absolute file name as a string, or a derivation or store
+  # path with the lock), committed beside the code as flake.lock is. The
+  # plan keeps every old layer that still fits, so an edit or an update
+  # downloads only what changed (see docs/layer-lock.md). A file that does
+  # not exist yet counts as none: the first build. Default: none.
   layerLock ? null,
 }:
 
@@ -273,11 +273,14 @@ let
 
   popularityFile = (import ./popularity.nix { inherit pkgs groupLayers; }).file popularity;
 
-  # The lock file of the last plan, if there is one yet (a path: copied to
-  # the store, so the grouping reruns when it changes).
+  # The lock file of the last plan, if there is one yet: a path (copied to
+  # the store, so the grouping reruns when it changes), a store path or
+  # derivation (used as it is), or an absolute file name.
   lockFile =
     if layerLock == null then
       null
+    else if lib.isDerivation layerLock || builtins.isString layerLock && builtins.hasContext layerLock then
+      "${layerLock}"
     else if !(builtins.isPath layerLock || builtins.isString layerLock && lib.hasPrefix "/" layerLock) then
       throw "group-layers: layerLock is ${builtins.typeOf layerLock}, it must be the path of a lock file"
     else if builtins.pathExists layerLock then

@@ -18,7 +18,8 @@
 # archive; the system's closure then holds no image tarball, only the store
 # paths and the layers' digests), or imageFile = the archive on a NixOS whose
 # oci-containers has no imageStream option, or when loadWith = "imageFile".
-# builtStreams.<name> and builtImages.<name> are the streams and archives.
+# builtStreams.<name> and builtImages.<name> are the streams and archives;
+# builtLocks.<name> the layer locks, for images.<name>.layerLock.
 #
 # An image's name defaults to its attribute name in lower case (registries
 # and `docker load` refuse upper case); a name or tag that is no valid image
@@ -99,6 +100,17 @@ let
           example = { Cmd = [ "/bin/bash" ]; };
           description = "The image's runtime configuration (Cmd, Entrypoint, Env, ...).";
         };
+        layerLock = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+          example = lib.literalExpression "./web.layers.lock";
+          description = ''
+            The layer lock of the image's last plan (written by builtLocks.<name>),
+            committed beside the configuration: the new plan keeps every old
+            layer that still fits, so an update downloads only what changed
+            (docs/layer-lock.md). A file not there yet counts as none.
+          '';
+        };
       };
     };
 
@@ -117,7 +129,7 @@ let
           config
           ;
       };
-      result = toolkit.buildImageWith (args // { inherit (img) contents popularity; });
+      result = toolkit.buildImageWith (args // { inherit (img) contents popularity layerLock; });
     in
     builtins.seq (checks.check where args).valid (
       if result.notFound != [ ] then
@@ -205,6 +217,15 @@ in
         readOnly = true;
         description = "The images' streams (executables writing the archive to stdout), by name.";
       };
+      builtLocks = mkOption {
+        type = types.attrsOf types.package;
+        readOnly = true;
+        description = ''
+          The layer locks of the images' plans, by name: copy one to the file
+          images.<name>.layerLock names, and commit it
+          (`cp "$(nix-build '<nixpkgs/nixos>' --no-out-link -A config.virtualisation.group-layers.builtLocks.web)" web.layers.lock`).
+        '';
+      };
     };
 
     # Adds to each oci-containers container (a submodule, so this merges with
@@ -237,6 +258,7 @@ in
     {
       virtualisation.group-layers.builtImages = lib.mapAttrs (_: image: image.image) built;
       virtualisation.group-layers.builtStreams = lib.mapAttrs (_: image: image.stream) built;
+      virtualisation.group-layers.builtLocks = lib.mapAttrs (_: image: image.lock) built;
     }
     (lib.mkIf (cfg.images != { }) {
       system.extraDependencies = lib.attrValues loaded;

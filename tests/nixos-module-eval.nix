@@ -66,6 +66,7 @@ in
   builtStreams = builtins.mapAttrs (_: d: d.drvPath) (
     config.virtualisation.group-layers.builtStreams or { }
   );
+  builtLocks = builtins.mapAttrs (_: d: d.drvPath) (config.virtualisation.group-layers.builtLocks or { });
   containers = builtins.mapAttrs (_: c: {
     # NixOS gives `image` no default: null here when nothing set it.
     image =

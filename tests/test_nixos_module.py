@@ -74,9 +74,25 @@ def web(evaluate):
 
 
 def test_module_declares_its_options(web):
-    assert web["optionNames"] == ["builtImages", "builtStreams", "images", "loadWith", "popularity",
-                                  "wireOciContainers"]
-    assert web["imageOptionNames"] == ["config", "contents", "maxLayers", "name", "packages", "popularity", "tag"]
+    assert web["optionNames"] == ["builtImages", "builtLocks", "builtStreams", "images", "loadWith",
+                                  "popularity", "wireOciContainers"]
+    assert web["imageOptionNames"] == ["config", "contents", "layerLock", "maxLayers", "name", "packages",
+                                       "popularity", "tag"]
+
+
+def test_an_images_layer_lock_is_written_and_read(evaluate, web):
+    """builtLocks.web writes the lock; images.web.layerLock reads one (here
+    one made in the store, as restricted evaluation allows): the plan is
+    made from it, and keeping every layer, it is the same image."""
+    lock = subprocess.run(["nix-store", *NIX_OPTIONS, "--realise", web["builtLocks"]["web"]],
+                          env=nix_environment(), capture_output=True, text=True, check=True).stdout.strip()
+    written = json.loads(open(lock).read())
+    assert list(written["images"]) == ["web"]
+    locked = evaluated(evaluate, WEB + f"""
+      virtualisation.group-layers.images.web.layerLock = builtins.toFile "web.layers.lock" ''{json.dumps(written)}'';
+    """)
+    assert locked["builtLocks"]["web"] != web["builtLocks"]["web"]  # planned from the lock
+    assert locked["builtImages"]["web"]["drvPath"] == web["builtImages"]["web"]["drvPath"]
 
 
 def test_module_installs_the_cli(web):
