@@ -66,7 +66,8 @@ let
     ++ lib.optionals (cfg.extraNixBuildFlags != [ ]) [
       "--nix-build-args"
       (lib.escapeShellArgs cfg.extraNixBuildFlags)
-    ];
+    ]
+    ++ lib.optional (!cfg.layerLock) "--no-layer-lock";
 
   # ExecStart is no shell command: systemd unquotes it ("..." with C
   # escapes), then expands %-specifiers and $VARIABLES in it. So each
@@ -150,6 +151,15 @@ in
       type = types.ints.between 2 125;
       default = 96;
       description = "Most layers in an image, the customisation layer included.";
+    };
+    layerLock = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Plan each build of an image name from the last plan of that name, kept
+        in the storage (docs/layer-lock.md): after a package-set update,
+        clients download only what changed. false: every plan from scratch.
+      '';
     };
     maxBuilds = mkOption {
       type = types.ints.positive;

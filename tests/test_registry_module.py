@@ -52,6 +52,8 @@ def test_the_unit_runs_the_server_as_a_dynamic_user_with_state_under_var_lib(ena
     assert flags["--port"] == "5000" and flags["--max-layers"] == "40"
     assert flags["--pkgs-path"] == enabled["pkgsPath"]
     assert shlex.split(flags["--nix-build-args"]) == ["--option", "max-jobs", "2"]
+    assert "--no-layer-lock" not in argv  # the layer lock is on by default
+    assert "--no-layer-lock" in exec_start(evaluate("{ enable = true; layerLock = false; }")["service"])
     # The Nix daemon: used, started first, its socket writable in the sandbox.
     assert service["environment"]["NIX_REMOTE"] == "daemon"
     assert "nix-daemon.socket" in service["requires"] and "nix-daemon.socket" in service["after"]

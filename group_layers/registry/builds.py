@@ -28,7 +28,7 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import manifests
 from .storage import DigestMismatch
@@ -68,6 +68,7 @@ class ImageRequest:
     pinned: bool
     max_layers: int
     popularity: str | None  # the file's path (named by its content's digest)
+    name: str | None = field(default=None, compare=False)  # whose last plan it keeps; not in the key
 
     def key(self):
         text = json.dumps([list(self.packages), self.pkg_source, self.max_layers, self.popularity])
@@ -75,8 +76,10 @@ class ImageRequest:
 
 
 class Builder:
-    def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=()):
+    def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=(),
+                 plans=None):
         self.storage = storage
+        self.plans = plans  # plans.Plans, or None: no layer lock
         self.metrics = metrics
         self.log = log
         self.build_command = build_command
@@ -152,6 +155,8 @@ class Builder:
             cmd += ["--argstr", "pkgSource", request.pkg_source]
         if request.popularity is not None:
             cmd += ["--argstr", "popularity", request.popularity]
+        if self.plans is not None and request.name is not None:
+            cmd += self.plans.build_args(request.name)
         return cmd + self.extra_args
 
     async def _run(self, request, packages):
@@ -167,7 +172,7 @@ class Builder:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
         except asyncio.TimeoutError:
             await self._stop(proc)
-            self._finished(request, packages, started, "timeout", [])
+            self._finished(request, packages, started, "timeout", [], cmd)
             raise BuildFailed(f"build timed out after {self.timeout:g} s") from None
         except asyncio.CancelledError:
             self._signal(proc, signal.SIGKILL)
@@ -178,23 +183,26 @@ class Builder:
         stderr = ANSI.sub("", err.decode(errors="replace")).splitlines()
         built = [m.group(1) for m in map(BUILDING.match, stderr) if m]
         if proc.returncode != 0:
-            self._finished(request, packages, started, "failed", built)
+            self._finished(request, packages, started, "failed", built, cmd)
             raise BuildFailed(last_error_line(stderr) or f"build exited with status {proc.returncode}")
         lines = out.decode().split()
         try:
             with open(lines[-1], "rb") as f:
                 output = json.load(f)
         except (IndexError, OSError, ValueError) as e:
-            self._finished(request, packages, started, "failed", built)
+            self._finished(request, packages, started, "failed", built, cmd)
             raise BuildFailed(f"the build printed no readable manifest-output.json: {e}") from None
-        self._finished(request, packages, started, "ok", built)
+        if self.plans is not None and request.name is not None and "error" not in output and len(lines) > 1:
+            await asyncio.to_thread(self.plans.keep, request.name, lines[-2])
+        self._finished(request, packages, started, "ok", built, cmd)
         return output
 
-    def _finished(self, request, packages, started, result, built):
+    def _finished(self, request, packages, started, result, built, cmd):
         seconds = time.monotonic() - started
         self.metrics.observe("registry_build_seconds", seconds)
         self.log({"event": "build", "packages": list(packages), "source": request.pkg_source,
-                  "result": result, "seconds": round(seconds, 3), "derivations_built": built})
+                  "result": result, "seconds": round(seconds, 3), "derivations_built": built,
+                  "layer_lock": "layerLock" in cmd})
 
     def _store(self, output):
         """Copy the blobs in, store both manifests; the image record."""

@@ -37,6 +37,7 @@ class Config:
     popularity: str | None
     popularity_url: str | None
     shutdown_timeout: float
+    layer_lock: bool = True
 
 
 def _parser(env):
@@ -69,6 +70,10 @@ def _parser(env):
       help="the wrapper that builds an image (default: %(default)s)")
     o("--nix-build-args", default=env.get("GROUP_LAYERS_NIX_BUILD_ARGS", ""), metavar="ARGS",
       help="extra nix-build arguments, shell-quoted (e.g. \"--option substituters ''\")")
+    o("--no-layer-lock", dest="layer_lock", action="store_false",
+      default=env.get("GROUP_LAYERS_LAYER_LOCK", "1") not in ("0", "false", "no"),
+      help="plan each build from scratch, not from the last plan of the same image name "
+           "(env GROUP_LAYERS_LAYER_LOCK=0; docs/layer-lock.md)")
     o("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
       help="how long in-flight responses may take to finish at shutdown (default: 30)")
     return p
@@ -109,4 +114,5 @@ def parse(argv, env=None):
     return Config(host=a.host, port=a.port, storage=a.storage, source=source,
                   build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
-                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout)
+                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout,
+                  layer_lock=a.layer_lock)

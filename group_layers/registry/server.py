@@ -30,6 +30,7 @@ from aiohttp.abc import AbstractAccessLogger
 from .. import __version__
 from . import config as configuration
 from . import manifests, names
+from .plans import Plans
 from .builds import Builder, BuildFailed, NotFound, ImageRequest, Unavailable
 from .metrics import Metrics
 from .sources import UnknownRevision
@@ -64,7 +65,7 @@ class Registry:
         self.metrics = Metrics()
         self.popularity = popularity
         self.builder = Builder(storage, self.metrics, log, cfg.build_command, cfg.max_builds,
-                               cfg.timeout, cfg.nix_build_args)
+                               cfg.timeout, cfg.nix_build_args, Plans(storage) if cfg.layer_lock else None)
 
     def app(self):
         app = web.Application(middlewares=[self._errors])
@@ -129,7 +130,7 @@ class Registry:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "unknown revision of the package source",
                                 {"tag": tag, "reason": str(e)}) from None
         request = ImageRequest(packages, resolved.pkg_source, resolved.pinned, self.cfg.max_layers,
-                               self.popularity)
+                               self.popularity, name)
         try:
             return await self.builder.image(request, optional)
         except NotFound as e:
