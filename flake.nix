@@ -10,7 +10,7 @@
 # Outputs, for x86_64-linux and aarch64-linux:
 #   packages.<system>.{group-layers, nixery-build-image, push, registry, default}
 #   apps.<system>.{group-layers, build-image, push, registry, default = build-image}
-#   lib.<system>.{buildImage, image, stream}   build-image/build-image.nix's arguments
+#   lib.<system>.{buildImage, image, stream, lock}   build-image/build-image.nix's arguments
 #   lib.<system>.popularity            popularity data of packages' closures
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
 #                                      pkgs.streamGroupLayeredImage, pkgs.groupLayersPopularity
@@ -126,6 +126,8 @@
         buildImage = args: (toolkitFor (pkgsFor system) args).buildImage;
         image = args: (buildImage args).image;
         stream = args: (buildImage args).stream;
+        # the layer lock of the image's plan, for the next build's layerLock
+        lock = args: (buildImage args).lock;
         popularity = args: (toolkitFor (pkgsFor system) args).popularity;
       });
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks import autolayer, caches, churn, sharing, workload
+from benchmarks import autolayer, caches, churn, layer_lock, sharing, workload
 from benchmarks.corpus import Corpus
 
 
@@ -159,3 +159,15 @@ def test_update_efficiency_counts_changed_paths_only(corpus):
 
 def test_the_second_workload_is_what_its_generator_makes(corpus):
     assert workload.requests(corpus) == sharing.workload(corpus, "second")
+
+
+def test_the_layer_lock_benchmark_in_quick_mode(capsys):
+    """``python -m benchmarks.layer_lock --quick``: the lock keeps an edited
+    image's layers (better than a plan from scratch), and a random update
+    costs no more than a plan from scratch."""
+    results = layer_lock.main(["--quick"])
+    found = results["public", "with popularity"]
+    assert found["add one package, digest", "lock"][40] > found["add one package, digest", "scratch"][40]
+    assert found["add one package, digest", "lock"][40] > 0.98
+    assert found["1.0% update, digest", "lock"][40] >= found["1.0% update, digest", "scratch"][40]
+    assert "| add one package, digest | lock |" in capsys.readouterr().out
