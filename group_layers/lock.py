@@ -79,13 +79,11 @@ def plan(graph, previous, layers, budget):
     ``why`` and ``changed``), and ``layers``, the strategy's layers of the
     whole graph."""
     index = dict(zip(graph.paths, range(len(graph))))
-    kept, place, volatile = [], {}, set()  # place: an old path's key -> its old layer
+    kept, place, volatile = [], {}, set()  # place: the key of a path of a layer not kept -> that layer
     regrouped = [False] * len(graph)
     for j, row in enumerate(previous):
         old = row["contents"]
         present = [index[p] for p in old if p in index]
-        for p in old:
-            place.setdefault(_key(p), j)
         volatile.update(map(_key, row.get("changed", ())))
         if len(present) == len(old):
             changed = tuple(sorted(index[p] for p in row.get("changed", ())))
@@ -93,6 +91,8 @@ def plan(graph, previous, layers, budget):
         else:
             for i in present:
                 regrouped[i] = True
+            for p in old:
+                place.setdefault(_key(p), j)
     old_paths = {p for row in previous for p in row["contents"]}
     groups = []
     for layer in layers:
