@@ -45,8 +45,8 @@ The plan
 
 The budget, and the compaction rule
 -----------------------------------
-The budget always holds, and a plan cannot fragment: a split takes a slot
-only when the image has it.  When the layers do not fit:
+The budget always holds; a split takes a slot only when the image has one
+or can make one.  When the layers do not fit:
 
 * with splits to make, the cheapest kept layers merge into one, once, so
   that the splits stay (later updates are cheap again);
@@ -57,6 +57,13 @@ only when the image has it.  When the layers do not fit:
   counts a digest cache and a ChainID cache alike: its own bytes in both,
   and in a ChainID cache every kept layer after it, so it is mostly the last
   (the old rest layer) unless that is big.
+
+This bounds the number of layers, not their drift: after many locked
+updates the layers the lock made (unchanged mates cut from a cohort as the
+image's own old plan had cut it, kept layers merged to fit) differ between
+images, and a fresh pull of a workload shares less than plans from scratch
+(``benchmarks/layer_lock.py``; docs/layer-lock.md has the figures and the
+rules tried).
 
 Without ``--previous`` none of this runs and the output is the strategy's.
 """
