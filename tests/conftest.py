@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci")
+CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "podman")
 
 
 def pytest_sessionstart(session):
