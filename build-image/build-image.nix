@@ -94,6 +94,13 @@
   # of them.
   uid ? 0,
   gid ? 0,
+  # User accounts (/etc/passwd, /etc/group, /etc/shadow, homes owned by
+  # their users, /tmp): a list of { name; uid; gid ? uid; group ? name;
+  # home ? "/home/<name>"; shell ? "/bin/sh"; description ? ""; }, or a
+  # JSON string of one; `user = "app"` is short for one user of uid 1000.
+  # config.User defaults to the first ("uid:gid"). See ./users.nix.
+  users ? [ ],
+  user ? null,
   # The layers' compression in the registry manifest (manifest-output.json,
   # push): "none", "gzip" (Docker's tar.gzip media type) or "zstd" (an OCI
   # manifest, tar+zstd). Fixed levels and no names or times in the headers,
@@ -118,8 +125,9 @@ let
 
   # The arguments, checked (./check-args.nix): one error naming a bad one.
   checked = (import ./check-args.nix { inherit lib; }).check "group-layers" {
-    inherit name tag packages maxLayers config uid gid pkgSource;
+    inherit name tag packages maxLayers config uid gid pkgSource users user;
   };
+  usersPart = import ./users.nix { inherit lib; };
   # One layer stays free for the customisation layer.
   layerBudget = checked.maxLayers - 1;
 
@@ -386,9 +394,12 @@ let
   customisationLayer =
     compressionOf:
     pkgs.runCommand "${drvName}-customisation-layer${blobSuffix.${compressionOf}}"
-      {
-        nativeBuildInputs = [ pkgs.coreutils ];
-      }
+      (
+        {
+          nativeBuildInputs = [ pkgs.coreutils ];
+        }
+        // usersPart.layerEnv checked.users
+      )
       ''
         mkdir layer
         # The contents' folders merged as symlinks at / (the first content
@@ -401,6 +412,7 @@ let
         done
         (
           cd layer
+          ${usersPart.commands checked.users}
           ${extraCommands}
         )
         ${layerShell (layerEnv true compressionOf // {
@@ -408,7 +420,7 @@ let
           layerDir = "layer";
           layerUid = toString checked.uid;
           layerGid = toString checked.gid;
-        }) ''layerOut="$out"''}
+        }) ''layerOut="$out" layerOwners="''${ownersTextPath:-}"''}
       '';
 
   # The layers, bottom first: the engine's then the customisation layer.
@@ -449,7 +461,8 @@ let
       given = checked.config;
       env = given.Env or [ ];
     in
-    given
+    lib.optionalAttrs (checked.users != [ ]) { User = usersPart.defaultUser checked.users; }
+    // given
     // {
       Env = lib.optional (!builtins.any (lib.hasPrefix "PATH=") env) "PATH=/bin" ++ env;
     };

@@ -12,7 +12,7 @@
 #   in checks.check "group-layers" { inherit name tag packages ...; }
 #
 # `check where args` returns { packages, config, maxLayers, uid, gid, name,
-# tag, drvName, pkgSource, valid }; `where` starts every error message (the
+# tag, drvName, pkgSource, users, valid }; `where` starts every error message (the
 # NixOS module passes "virtualisation.group-layers.images.<name>"). `valid`
 # is true once every argument is checked: seq it before the result so that an
 # argument the result does not read (a tag, for `buildImage`) is still
@@ -227,6 +227,8 @@ rec {
       uid ? 0,
       gid ? 0,
       pkgSource ? null,
+      users ? [ ],
+      user ? null,
     }:
     let
       fail = msg: throw "${where}: ${msg}";
@@ -314,6 +316,7 @@ rec {
         tag = imageTag;
         drvName = drvNameOf imageName;
         pkgSource = sourceSpec;
+        users = (import ./users.nix { inherit lib; }).check { inherit fail show intArg fromJSONArg; } users user;
       };
     in
     result

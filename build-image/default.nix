@@ -47,6 +47,8 @@
   extraCommands ? null,
   uid ? null,
   gid ? null,
+  users ? null,
+  user ? null,
   compression ? null,
   groupAtBuildTime ? null,
 }@args:
