@@ -30,6 +30,8 @@
 #   layers    the layer derivations of the manifest (blobs kept);
 #   contents  what the image holds (the packages found and `contents`: the
 #             roots of its runtime graph);
+#   sbom      its CycloneDX 1.5 SBOM (./sbom.nix), also named by
+#             manifest-output.json's "sbom";
 #   notFound  the requested names not found.
 #
 # A layer's diff_id is the sha256 of its uncompressed tar; with compression,
@@ -488,8 +490,16 @@ let
   registryConfig = configOf registryLayers;
   manifestOutput =
     step "manifest-output.json" [ ]
-      "${python} manifest ${registryConfig} ${compressionChecked} ${toString registryLayers} > \"$out\""
+      "${python} manifest ${registryConfig} ${compressionChecked} ${sbom} ${toString registryLayers} > \"$out\""
       { };
+
+  # The SBOM of the image (./sbom.nix), of its registry layers.
+  sbom = import ./sbom.nix { inherit lib step python; } {
+    inherit drvName imageName;
+    imageVersion = if checked.tag != null then checked.tag else "";
+    contents = allContents;
+    layers = registryLayers;
+  };
 
   # For the stream: digests only.
   streamLayers = layersOf false "none";
@@ -517,14 +527,14 @@ let
         '';
       }
     // {
-      inherit imageName imageTag;
+      inherit imageName imageTag sbom;
     };
 
   # The same archive, stored: the stream's output, byte for byte.
   image =
     step "${drvName}.tar" [ ] "${stream} > \"$out\"" { }
     // {
-      inherit imageName imageTag;
+      inherit imageName imageTag sbom;
     };
 
   notFoundMessage = "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}";
@@ -533,7 +543,7 @@ builtins.seq checked.valid (
 if notFound == [ ] then
   manifestOutput
   // {
-    inherit image stream notFound;
+    inherit image stream notFound sbom;
     layers = registryLayers;
     contents = allContents;
   }
@@ -548,5 +558,6 @@ else
     stream = throw notFoundMessage;
     layers = throw notFoundMessage;
     contents = throw notFoundMessage;
+    sbom = throw notFoundMessage;
   }
 )

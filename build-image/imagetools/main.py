@@ -1,8 +1,11 @@
 """The image builders' tool after the layers, one command per step:
 
   main.py config BASE LAYER...                    the image config, to stdout
-  main.py manifest CONFIG COMPRESSION LAYER...    manifest-output.json, to stdout
+  main.py manifest CONFIG COMPRESSION SBOM LAYER...
+                                                  manifest-output.json, to stdout
   main.py stream CONFIG REPO-TAG LAYER-TAR LAYER...  the docker load archive, to stdout
+  main.py sbom ATTRS NAME VERSION LAYER...         the CycloneDX SBOM, to the output
+                                                  ATTRS names (see sbom.py)
   main.py push MANIFEST-OUTPUT DESTINATION [SKOPEO-OPTION...]
   main.py split-groups GROUPS FOLDER    one file of store paths a layer of the
                                         engine's GROUPS (000, 001, ...), for
@@ -25,10 +28,14 @@ def main(argv):
         sys.stdout.buffer.write(config.config(arguments[0], layers.read(arguments[1:])))
     elif command == "manifest":
         import manifest
-        sys.stdout.buffer.write(manifest.manifest_output(arguments[0], arguments[1], layers.read(arguments[2:])))
+        sys.stdout.buffer.write(manifest.manifest_output(arguments[0], arguments[1], arguments[2],
+                                                         layers.read(arguments[3:])))
     elif command == "stream":
         import stream
         return stream.main(arguments[0], arguments[1], arguments[2], layers.read(arguments[3:]))
+    elif command == "sbom":
+        import sbom
+        return sbom.main(arguments[0], arguments[1], arguments[2], layers.read(arguments[3:]))
     elif command == "split-groups":
         _split_groups(*arguments)
     elif command == "push":

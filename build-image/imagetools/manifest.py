@@ -1,5 +1,8 @@
 """Nixery's manifest-output.json: the registry manifest of the image and
-where each blob is (``layerLocations``: digest hex -> path and base64 md5).
+where each blob is (``layerLocations``: digest hex -> path and base64 md5),
+and this toolkit's addition, which Nixery's server ignores: ``sbom``, the
+path of the image's CycloneDX SBOM (sbom.py), which push and the registry
+server send beside the image.
 
 Uncompressed and gzip layers give a Docker manifest (schema 2); zstd, which
 Docker's media types have no name for, an OCI manifest. The layers' digests
@@ -25,7 +28,7 @@ MEDIA_TYPES = {
 }
 
 
-def manifest_output(config_file, compression, layers):
+def manifest_output(config_file, compression, sbom, layers):
     manifest_type, config_type, layer_type = MEDIA_TYPES[compression]
     with open(config_file, "rb") as f:
         config = f.read()
@@ -44,6 +47,7 @@ def manifest_output(config_file, compression, layers):
                        for layer in layers],
         },
         "layerLocations": locations,
+        "sbom": sbom,
     })
 
 

@@ -29,7 +29,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from . import manifests
+from . import manifests, referrers
 from .storage import DigestMismatch
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -189,10 +189,12 @@ class Builder:
             digest = descriptor["digest"].removeprefix("sha256:")
             new = self.storage.put_blob(digest, locations[digest]["path"])
             self.metrics.count("registry_blobs_stored_total" if new else "registry_blobs_reused_total")
-        return {
+        record = {
             "docker": self.storage.put_manifest(manifests.encode(manifest)),
             "oci": self.storage.put_manifest(manifests.encode(manifests.to_oci(manifest))),
         }
+        referrers.store(self.storage, output, record.values())
+        return record
 
     def _signal(self, proc, sig):
         try:

@@ -6,6 +6,8 @@ OCI Distribution server, on aiohttp.
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
     GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
                                                   on demand; this is the one always there
+    GET        /v2/<name>/referrers/<digest>      the index of the artifacts (SBOMs) whose
+                                                  subject is that manifest (referrers.py)
     GET        /metrics                           Prometheus text
     anything else under /v2/ (push, delete, ...)  405 UNSUPPORTED
 
@@ -29,7 +31,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names
+from . import manifests, names, referrers
 from .builds import Builder, BuildFailed, NotFound, ImageRequest
 from .metrics import Metrics
 from .sources import UnknownRevision
@@ -72,6 +74,7 @@ class Registry:
         app.router.add_get("/v2/{name:.+}/manifests/{reference}", self.manifest)
         app.router.add_get("/v2/{name:.+}/blobs/{digest}", self.blob)
         app.router.add_get("/v2/{name:.+}/tags/list", self.tags)
+        app.router.add_get("/v2/{name:.+}/referrers/{digest}", self.referrers)
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
@@ -140,6 +143,16 @@ class Registry:
 
     async def tags(self, request):
         return web.json_response({"name": _checked_name(request), "tags": ["latest"]}, headers=API_HEADERS)
+
+    async def referrers(self, request):
+        _checked_name(request)
+        digest = _checked_digest(request.match_info["digest"])
+        data, filtered = await asyncio.to_thread(referrers.index, self.storage, digest,
+                                                 request.query.get("artifactType"))
+        headers = {**API_HEADERS, "Content-Type": referrers.INDEX_TYPE}
+        if filtered:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return web.Response(body=data, headers=headers)
 
     async def blob(self, request):
         _checked_name(request)
