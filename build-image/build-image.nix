@@ -103,6 +103,13 @@
   # config.User defaults to the first ("uid:gid"). See ./users.nix.
   users ? [ ],
   user ? null,
+  # The standard org.opencontainers.image.* annotations by their short
+  # names: { title; version; source; revision; description; licenses;
+  # created; } (strings), or a JSON object; they become labels, and the
+  # annotations of an OCI manifest. `created` (RFC 3339) also dates the
+  # image, which is otherwise fixed at 1970-01-01T00:00:01Z. See
+  # ./annotations.nix.
+  annotations ? { },
   # The layers' compression in the registry manifest (manifest-output.json,
   # push): "none", "gzip" (Docker's tar.gzip media type) or "zstd" (an OCI
   # manifest, tar+zstd). Fixed levels and no names or times in the headers,
@@ -127,7 +134,7 @@ let
 
   # The arguments, checked (./check-args.nix): one error naming a bad one.
   checked = (import ./check-args.nix { inherit lib; }).check "group-layers" {
-    inherit name tag packages maxLayers config uid gid pkgSource users user;
+    inherit name tag packages maxLayers config uid gid pkgSource users user annotations;
   };
   usersPart = import ./users.nix { inherit lib; };
   # One layer stays free for the customisation layer.
@@ -438,7 +445,7 @@ let
 
   # Image config ------------------------------------------------------------
 
-  created = "1970-01-01T00:00:01Z";
+  created = checked.annotations."org.opencontainers.image.created" or "1970-01-01T00:00:01Z";
 
   # Container image platforms use Go's architecture names.
   architecture =
@@ -465,6 +472,7 @@ let
     in
     lib.optionalAttrs (checked.users != [ ]) { User = usersPart.defaultUser checked.users; }
     // given
+    // lib.optionalAttrs (checked.annotations != { }) { Labels = checked.annotations // given.Labels or { }; }
     // {
       Env = lib.optional (!builtins.any (lib.hasPrefix "PATH=") env) "PATH=/bin" ++ env;
     };

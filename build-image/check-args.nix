@@ -12,7 +12,7 @@
 #   in checks.check "group-layers" { inherit name tag packages ...; }
 #
 # `check where args` returns { packages, config, maxLayers, uid, gid, name,
-# tag, drvName, pkgSource, users, valid }; `where` starts every error message (the
+# tag, drvName, pkgSource, users, annotations, valid }; `where` starts every error message (the
 # NixOS module passes "virtualisation.group-layers.images.<name>"). `valid`
 # is true once every argument is checked: seq it before the result so that an
 # argument the result does not read (a tag, for `buildImage`) is still
@@ -229,6 +229,7 @@ rec {
       pkgSource ? null,
       users ? [ ],
       user ? null,
+      annotations ? { },
     }:
     let
       fail = msg: throw "${where}: ${msg}";
@@ -317,6 +318,7 @@ rec {
         drvName = drvNameOf imageName;
         pkgSource = sourceSpec;
         users = (import ./users.nix { inherit lib; }).check { inherit fail show intArg fromJSONArg; } users user;
+        annotations = (import ./annotations.nix { inherit lib; }).check { inherit fail show fromJSONArg; } annotations;
       };
     in
     result

@@ -49,6 +49,7 @@
   gid ? null,
   users ? null,
   user ? null,
+  annotations ? null,
   compression ? null,
   groupAtBuildTime ? null,
 }@args:

@@ -5,12 +5,15 @@ path of the image's CycloneDX SBOM (sbom.py), which push and the registry
 server send beside the image.
 
 Uncompressed and gzip layers give a Docker manifest (schema 2); zstd, which
-Docker's media types have no name for, an OCI manifest. The layers' digests
+Docker's media types have no name for, an OCI manifest, which carries the
+config's org.opencontainers.image.* labels as its annotations (Docker's
+manifest has no annotations). The layers' digests
 and md5 sums come from their derivations: nothing here reads a layer.
 """
 
 import base64
 import hashlib
+import json
 
 from layers import dumps
 
@@ -38,14 +41,19 @@ def manifest_output(config_file, compression, sbom, layers):
         if layer.blob is None:
             raise SystemExit(f"manifest: layer {layer.folder} has no blob")
         locations[layer.blob_digest.removeprefix("sha256:")] = {"path": layer.blob, "md5": _base64(layer.md5)}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {"mediaType": config_type, "size": len(config), "digest": "sha256:" + config_sha256},
+        "layers": [{"mediaType": layer_type, "size": layer.blob_size, "digest": layer.blob_digest}
+                   for layer in layers],
+    }
+    labels = json.loads(config)["config"].get("Labels") or {}
+    annotations = {k: v for k, v in labels.items() if k.startswith("org.opencontainers.image.")}
+    if compression == "zstd" and annotations:
+        manifest["annotations"] = annotations
     return dumps({
-        "manifest": {
-            "schemaVersion": 2,
-            "mediaType": manifest_type,
-            "config": {"mediaType": config_type, "size": len(config), "digest": "sha256:" + config_sha256},
-            "layers": [{"mediaType": layer_type, "size": layer.blob_size, "digest": layer.blob_digest}
-                       for layer in layers],
-        },
+        "manifest": manifest,
         "layerLocations": locations,
         "sbom": sbom,
     })
