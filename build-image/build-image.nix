@@ -110,6 +110,11 @@
   # image, which is otherwise fixed at 1970-01-01T00:00:01Z. See
   # ./annotations.nix.
   annotations ? { },
+  # A base image: a `docker load` archive, an OCI layout folder or a
+  # `pullImage` (a path, a derivation, or an absolute file name). Its layers
+  # come first, unchanged, and count against maxLayers; its config is merged
+  # with `config` (see ./base-image.nix, ./imagetools/config.py).
+  fromImage ? null,
   # The layers' compression in the registry manifest (manifest-output.json,
   # push): "none", "gzip" (Docker's tar.gzip media type) or "zstd" (an OCI
   # manifest, tar+zstd). Fixed levels and no names or times in the headers,
@@ -137,6 +142,8 @@ let
     inherit name tag packages maxLayers config uid gid pkgSource users user annotations;
   };
   usersPart = import ./users.nix { inherit lib; };
+  basePart = import ./base-image.nix { inherit lib pkgs; };
+  base = basePart.read { inherit tools step python; } fromImage;
   # One layer stays free for the customisation layer.
   layerBudget = checked.maxLayers - 1;
 
@@ -237,12 +244,13 @@ let
   # [ { contents = [ "/nix/store/..." ... ]; name = "<head's name>"; ... } ... ],
   # every store path of the contents' closure in exactly one layer.
   groupCommand = ''
+    ${basePart.budgetCommand base checked.maxLayers layerBudget}
     # Nix 2.8 writes .attrs.json in the build folder, current Nix
     # names it in $NIX_ATTRS_JSON_FILE.
     ${groupLayers}/bin/group-layers \
       --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
       ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
-      --budget ${toString layerBudget} \
+      --budget "$budget" \
       --out groups.json
   '';
   graphAttrs = {
@@ -432,10 +440,12 @@ let
         }) ''layerOut="$out" layerOwners="''${ownersTextPath:-}"''}
       '';
 
-  # The layers, bottom first: the engine's then the customisation layer.
+  # The layers, bottom first: the base image's, the engine's, then the
+  # customisation layer.
   layersOf =
     keepBlob: compressionOf:
-    (
+    lib.optional (base != null) (if keepBlob then base.registry else base.stream)
+    ++ (
       if groupAtBuildTime then
         lib.optional (allContents != [ ]) (groupedLayers keepBlob compressionOf)
       else
@@ -448,34 +458,17 @@ let
   created = checked.annotations."org.opencontainers.image.created" or "1970-01-01T00:00:01Z";
 
   # Container image platforms use Go's architecture names.
-  architecture =
-    let
-      cpu = builtins.head (lib.splitString "-" system);
-      goArch = {
-        x86_64 = "amd64";
-        i686 = "386";
-        aarch64 = "arm64";
-        armv6l = "arm";
-        armv7l = "arm";
-        powerpc64le = "ppc64le";
-        riscv64 = "riscv64";
-        s390x = "s390x";
-        loongarch64 = "loong64";
-      };
-    in
-    goArch.${cpu} or (throw "group-layers: no container architecture known for system ${system}");
+  architecture = basePart.goArch system;
 
+  # PATH=/bin is added to Env by ./imagetools/config.py, after the merge
+  # with a base image's.
   runtimeConfig =
     let
       given = checked.config;
-      env = given.Env or [ ];
     in
     lib.optionalAttrs (checked.users != [ ]) { User = usersPart.defaultUser checked.users; }
     // given
-    // lib.optionalAttrs (checked.annotations != { }) { Labels = checked.annotations // given.Labels or { }; }
-    // {
-      Env = lib.optional (!builtins.any (lib.hasPrefix "PATH=") env) "PATH=/bin" ++ env;
-    };
+    // lib.optionalAttrs (checked.annotations != { }) { Labels = checked.annotations // given.Labels or { }; };
 
   # The config, but rootfs and history, which the layers' builds tell.
   baseConfig = toJSON {
@@ -486,7 +479,9 @@ let
 
   configOf =
     layerList:
-    step "${drvName}-config.json" [ ] "${python} config \"$baseConfigPath\" ${toString layerList} > \"$out\"" {
+    step "${drvName}-config.json" [ ]
+      "${python} config \"$baseConfigPath\" ${lib.optionalString (base != null) "--from ${base.config}"} ${toString layerList} > \"$out\""
+    {
       inherit baseConfig;
       passAsFile = [ "baseConfig" ];
     };

@@ -12,7 +12,10 @@
 #   stream       an executable writing that archive to stdout (nothing of the
 #                image in the store but the layers' digests);
 #   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
-#                of a buildImage result to a registry;
+#                of a buildImage result (and its SBOM) or an index to a
+#                registry;
+#   index        the image for each of `systems`, as an OCI image index;
+#   pullImage    a registry image by digest, for fromImage (./base-image.nix);
 #   popularity   the popularity file of the requested packages' closures
 #                (see ./popularity.nix);
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
@@ -50,6 +53,9 @@
   users ? null,
   user ? null,
   annotations ? null,
+  fromImage ? null,
+  # The systems of `index` (see below), a list or a JSON string of one.
+  systems ? null,
   compression ? null,
   groupAtBuildTime ? null,
 }@args:
@@ -168,6 +174,15 @@ let
       mainProgram = "group-layers";
     };
   };
+  toolSet = if tools != null then tools else pkgs;
+  # The image tools' command (./imagetools/main.py) on the user's machine.
+  imageTools = "${toolSet.python3}/bin/python3 -B ${
+    builtins.path {
+      name = "group-layers-image-tools";
+      path = ./imagetools;
+      filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
+    }
+  }/main.py";
 in
 rec {
   popularityTools = import ./popularity.nix { inherit pkgs groupLayers; };
@@ -185,24 +200,50 @@ rec {
   # groupLayers), with this toolkit's package set and engine.
   buildImageWith = imageArgs: import ./build-image.nix (imageArgs // { inherit pkgs groupLayers; });
 
-  buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" ]));
+  buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" "systems" ]));
 
   inherit (buildImage) image stream;
 
-  push =
+  # pullImage { imageName; imageDigest; hash; ... }: a registry image by its
+  # digest, for fromImage (see ./base-image.nix).
+  inherit (import ./base-image.nix { inherit lib pkgs; }) pullImage;
+
+  push = pkgs.writeShellScriptBin "push" ''
+    export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
+    ${imageTools} push "$@"
+  '';
+
+  # The image for each of `systems` (a list of Nix systems, or a JSON
+  # string of one; default: this package set's), each built with the
+  # package set re-imported for its system (`pkgs.path`: nixpkgs' source;
+  # foreign ones build through remote builders or emulation, see
+  # docs/images.md), as an OCI image index in an OCI layout folder
+  # (./imagetools/index.py): `push` sends it whole.
+  index =
     let
-      toolSet = if tools != null then tools else pkgs;
+      host = pkgs.stdenv.hostPlatform.system;
+      given = if builtins.isString systems then builtins.fromJSON systems else systems;
+      systemList = if given == null then [ host ] else given;
+      imageFor =
+        system:
+        if system == host then
+          buildImage
+        else
+          (import ./. (args // { pkgs = import pkgs.path { inherit system; }; systems = null; })).buildImage;
+      images = map imageFor systemList;
+      checked =
+        if !(builtins.isList systemList && systemList != [ ] && builtins.all builtins.isString systemList) then
+          throw "group-layers: systems is ${builtins.toJSON systemList}, it must be a non-empty list of Nix systems such as [\"x86_64-linux\",\"aarch64-linux\"]"
+        else if lib.length (lib.unique systemList) != lib.length systemList then
+          throw "group-layers: systems ${builtins.toJSON systemList} names a system twice"
+        else
+          systemList;
     in
-    pkgs.writeShellScriptBin "push" ''
-      export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
-      ${toolSet.python3}/bin/python3 -B ${
-        builtins.path {
-          name = "group-layers-image-tools";
-          path = ./imagetools;
-          filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
-        }
-      }/main.py push "$@"
-    '';
+    builtins.seq checked (
+      pkgs.runCommand "image-index" { } ''
+        ${imageTools} index "$out" ${lib.escapeShellArg (if tag != null then tag else "latest")} ${toString images}
+      ''
+    );
 
   # The popularity file of the closures of the image's roots (the packages
   # and contents asked for), made by the engine: `nix-build -A popularity`.

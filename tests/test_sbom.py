@@ -7,15 +7,14 @@ distribution 2.8), and served by the registry server's referrers API."""
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import tarfile
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from distribution_support import distribution
 from nix_support import NIX_OPTIONS, REPO, nix_environment
 from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
 from registry_support import Server, package_set
@@ -104,24 +103,8 @@ def test_sbom_is_an_attribute_of_image_and_stream(image):
 
 @pytest.fixture(scope="module")
 def docker_registry(tmp_path_factory):
-    if shutil.which("docker-registry") is None:
-        pytest.skip("docker-registry (distribution) is not installed")
-    folder = tmp_path_factory.mktemp("distribution")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (folder / "config.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder}/data\n"
-        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(folder / "config.yml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/v2/"], capture_output=True).returncode:
-        assert time.monotonic() < deadline and proc.poll() is None, "docker-registry did not start"
-        time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(30)
+    with distribution(tmp_path_factory.mktemp("distribution")) as host:
+        yield host
 
 
 def test_push_sends_the_sbom_as_an_artifact_of_the_image(image, docker_registry):

@@ -45,8 +45,8 @@ def manifest_output(config_file, compression, sbom, layers):
         "schemaVersion": 2,
         "mediaType": manifest_type,
         "config": {"mediaType": config_type, "size": len(config), "digest": "sha256:" + config_sha256},
-        "layers": [{"mediaType": layer_type, "size": layer.blob_size, "digest": layer.blob_digest}
-                   for layer in layers],
+        "layers": [{"mediaType": _layer_type(layer, manifest_type, layer_type), "size": layer.blob_size,
+                    "digest": layer.blob_digest} for layer in layers],
     }
     labels = json.loads(config)["config"].get("Labels") or {}
     annotations = {k: v for k, v in labels.items() if k.startswith("org.opencontainers.image.")}
@@ -57,6 +57,27 @@ def manifest_output(config_file, compression, sbom, layers):
         "layerLocations": locations,
         "sbom": sbom,
     })
+
+
+def _layer_type(layer, manifest_type, layer_type):
+    """A layer's media type: the image's, but for a base image's layer (kept
+    as it was) the one of its own compression, in the manifest's family."""
+    if layer.compression is None:
+        return layer_type
+    family = LAYER_TYPES[manifest_type]
+    if layer.compression not in family:
+        raise SystemExit(f"manifest: the base image has {layer.compression} layers, which a Docker manifest "
+                         f"can't name: build with compression = \"zstd\" (an OCI manifest)")
+    return family[layer.compression]
+
+
+# A base image's layers by their compression, in each manifest family.
+LAYER_TYPES = {
+    MEDIA_TYPES["none"][0]: {"none": MEDIA_TYPES["none"][2], "gzip": MEDIA_TYPES["gzip"][2]},
+    MEDIA_TYPES["zstd"][0]: {"none": "application/vnd.oci.image.layer.v1.tar",
+                             "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+                             "zstd": MEDIA_TYPES["zstd"][2]},
+}
 
 
 def _base64(hex_digest):

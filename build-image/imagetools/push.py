@@ -7,6 +7,9 @@ and ``skopeo copy dir:... docker://...`` sends them. skopeo asks the registry
 for each blob first (HEAD) and uploads only those it lacks, so layers shared
 with images pushed before are not sent again.
 
+An ``index`` result (an OCI layout of a multi-platform image, index.py) is
+sent whole by ``skopeo copy --all``.
+
 The image's SBOM (manifest-output.json's ``sbom``) follows, as an OCI
 artifact whose ``subject`` is the manifest just pushed (referrer.py), tagged
 ``sha256-<hex>.sbom`` beside it.
@@ -25,13 +28,18 @@ from layers import dumps
 
 def main(arguments):
     if len(arguments) < 2 or arguments[0] in ("-h", "--help"):
-        print("usage: push MANIFEST-OUTPUT DESTINATION [SKOPEO-COPY-OPTION...]\n"
+        print("usage: push MANIFEST-OUTPUT|INDEX DESTINATION [SKOPEO-COPY-OPTION...]\n"
               "  MANIFEST-OUTPUT  buildImage's manifest-output.json (e.g. ./result)\n"
+              "  INDEX            an `index` result (a multi-platform image's OCI layout)\n"
               "  DESTINATION      e.g. docker://registry.example/web:v1\n"
               "  options go to `skopeo copy`, e.g. --dest-tls-verify=false",
               file=sys.stderr)
         return 0 if arguments[:1] in (["-h"], ["--help"]) else 2
     source, destination, options = arguments[0], arguments[1], arguments[2:]
+    if os.path.exists(os.path.join(source, "oci-layout")):
+        with open(os.path.join(source, "index.json"), encoding="utf-8") as f:
+            ref = json.load(f)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        return subprocess.run(["skopeo", "copy", "--all", *options, f"oci:{source}:{ref}", destination]).returncode
     try:
         with open(source, encoding="utf-8") as f:
             output = json.load(f)
