@@ -174,6 +174,7 @@ let
       mainProgram = "group-layers";
     };
   };
+  baseImages = import ./base-image.nix { inherit lib pkgs; };
   toolSet = if tools != null then tools else pkgs;
   # The image tools' command (./imagetools/main.py) on the user's machine.
   imageTools = "${toolSet.python3}/bin/python3 -B ${
@@ -206,7 +207,7 @@ rec {
 
   # pullImage { imageName; imageDigest; hash; ... }: a registry image by its
   # digest, for fromImage (see ./base-image.nix).
-  inherit (import ./base-image.nix { inherit lib pkgs; }) pullImage;
+  inherit (baseImages) pullImage;
 
   push = pkgs.writeShellScriptBin "push" ''
     export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
@@ -237,7 +238,7 @@ rec {
         else if lib.length (lib.unique systemList) != lib.length systemList then
           throw "group-layers: systems ${builtins.toJSON systemList} names a system twice"
         else
-          systemList;
+          lib.deepSeq (map baseImages.goArch systemList) systemList;
     in
     builtins.seq checked (
       pkgs.runCommand "image-index" { } ''

@@ -19,6 +19,7 @@ def distribution(folder):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yml").write_text(
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder}/data\n"
         f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n")

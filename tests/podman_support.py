@@ -16,11 +16,17 @@ RUN = [*PODMAN, "run", "--rm", "--network", "none",
 needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
 
 
-@contextlib.contextmanager
 def loaded(archive):
     """The `docker load` archive loaded into podman, as a fresh reference."""
+    return copied(f"docker-archive:{archive}")
+
+
+@contextlib.contextmanager
+def copied(source, skopeo_options=(), copy_options=()):
+    """The image at skopeo's `source` (transport:reference) copied into
+    podman's storage, as a fresh reference."""
     reference = f"localhost/group-layers-test-{uuid.uuid4().hex[:12]}:latest"
-    subprocess.run(["skopeo", "copy", "--quiet", f"docker-archive:{archive}",
+    subprocess.run(["skopeo", *skopeo_options, "copy", "--quiet", *copy_options, source,
                     f"containers-storage:{reference}"], check=True)
     try:
         yield reference
