@@ -54,6 +54,11 @@
   user ? null,
   annotations ? null,
   fromImage ? null,
+  # The system to build the image for (default: that of `pkgs`): the
+  # package set is imported again for it (`pkgs.path`, nixpkgs' source,
+  # without pkgs' config or overlays); a foreign one builds through remote
+  # builders or emulation (docs/images.md, "Multi-arch").
+  system ? null,
   # The systems of `index` (see below), a list or a JSON string of one.
   systems ? null,
   compression ? null,
@@ -201,7 +206,17 @@ rec {
   # groupLayers), with this toolkit's package set and engine.
   buildImageWith = imageArgs: import ./build-image.nix (imageArgs // { inherit pkgs groupLayers; });
 
-  buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" "systems" ]));
+  hostSystem = pkgs.stdenv.hostPlatform.system;
+  # This toolkit for another system.
+  forSystem =
+    otherSystem:
+    import ./. (args // { pkgs = import pkgs.path { system = otherSystem; }; system = null; systems = null; });
+
+  buildImage =
+    if system != null && system != hostSystem then
+      builtins.seq (baseImages.goArch system) (forSystem system).buildImage
+    else
+      buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" "system" "systems" ]));
 
   inherit (buildImage) image stream;
 
@@ -222,16 +237,9 @@ rec {
   # (./imagetools/index.py): `push` sends it whole.
   index =
     let
-      host = pkgs.stdenv.hostPlatform.system;
       given = if builtins.isString systems then builtins.fromJSON systems else systems;
-      systemList = if given == null then [ host ] else given;
-      imageFor =
-        system:
-        if system == host then
-          buildImage
-        else
-          (import ./. (args // { pkgs = import pkgs.path { inherit system; }; systems = null; })).buildImage;
-      images = map imageFor systemList;
+      systemList = if given == null then [ hostSystem ] else given;
+      images = map (s: if s == hostSystem then buildImage else (forSystem s).buildImage) systemList;
       checked =
         if !(builtins.isList systemList && systemList != [ ] && builtins.all builtins.isString systemList) then
           throw "group-layers: systems is ${builtins.toJSON systemList}, it must be a non-empty list of Nix systems such as [\"x86_64-linux\",\"aarch64-linux\"]"

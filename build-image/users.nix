@@ -20,15 +20,7 @@
 { lib }:
 
 let
-  inherit (builtins)
-    all
-    attrNames
-    concatStringsSep
-    isAttrs
-    isList
-    isString
-    match
-    ;
+  inherit (builtins) isString match;
 
   # useradd's default NAME_REGEX, at most 32 characters (utmp's limit).
   namePattern = "[a-z_][a-z0-9_-]{0,30}[$]?";
@@ -49,7 +41,7 @@ rec {
           fail "users and user are both given: use one"
         else if user != null then
           (if isString user then [ { name = user; uid = 1000; } ] else fail "user is ${show user}, it must be a user name (a string)")
-        else if isList given && all isAttrs given then
+        else if builtins.isList given && builtins.all builtins.isAttrs given then
           given
         else
           fail "users is ${show given}, it must be a list of { name, uid, ... } objects";
@@ -57,7 +49,7 @@ rec {
         i: u:
         let
           at = "users[${toString i}]";
-          unknown = builtins.filter (k: !(lib.elem k known)) (attrNames u);
+          unknown = builtins.filter (k: !(lib.elem k known)) (builtins.attrNames u);
           name = u.name or (fail "${at} has no name");
           uid = ctx.intArg fail "${at}.uid" 1 4294967294 (u.uid or (fail "${at} (${show name}) has no uid"));
           gid = ctx.intArg fail "${at}.gid" 1 4294967294 (u.gid or uid);
@@ -67,7 +59,7 @@ rec {
           description = u.description or "";
         in
         if unknown != [ ] then
-          fail "${at} has unknown key ${builtins.toJSON (builtins.head unknown)}; known keys: ${concatStringsSep ", " known}"
+          fail "${at} has unknown key ${builtins.toJSON (builtins.head unknown)}; known keys: ${builtins.concatStringsSep ", " known}"
         else if !isString name || match namePattern name == null || name == "root" then
           fail "${at}.name is ${show name}, it must be a user name other than root (${namePattern})"
         else if !isString group || match namePattern group == null || group == "root" then
@@ -118,7 +110,7 @@ rec {
     users:
     let
       groups = lib.unique (map (u: { inherit (u) group gid; }) users);
-      members = g: concatStringsSep "," (map (u: u.name) (builtins.filter (u: u.group == g.group) users));
+      members = g: builtins.concatStringsSep "," (map (u: u.name) (builtins.filter (u: u.group == g.group) users));
     in
     "root:x:0:\n" + lib.concatMapStrings (g: "${g.group}:x:${toString g.gid}:${members g}\n") groups;
   shadow = users: lib.concatMapStrings (u: "${u.name}:!:1::::::\n") ([ { name = "root"; } ] ++ users);

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from image_support import built, nix_build
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None or shutil.which("skopeo") is None,
                                 reason="nix-build or skopeo is not installed")
@@ -19,15 +19,6 @@ GIVEN = {"title": "hello", "version": "2.12.1", "source": "https://example.org/h
 LABELS = {f"org.opencontainers.image.{k}": v for k, v in GIVEN.items()}
 
 
-def nix_build(*args, cwd=REPO):
-    return subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO), "--argstr", "packages",
-                           '["hello"]', *args], cwd=cwd, env=nix_environment(), capture_output=True, text=True)
-
-
-def built(*args):
-    proc = nix_build(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip()
 
 
 def inspect(archive):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from distribution_support import distribution
+from image_support import built, nix_build
 from nix_support import NIX_OPTIONS, REPO, nix_environment
 from podman_support import loaded, needs_podman, run
 
@@ -29,15 +30,6 @@ BASE_CONFIG = {"Cmd": ["/bin/sh"], "Env": ["FOO=base", "PATH=/bin:/sbin"], "Work
 GREETING = ["--argstr", "packages", '["greeting-1.0"]']
 
 
-def nix_build(*args, cwd=REPO):
-    return subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO), *args], cwd=cwd,
-                          env=nix_environment(), capture_output=True, text=True)
-
-
-def built(*args):
-    proc = nix_build(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip()
 
 
 def sh(*cmd):

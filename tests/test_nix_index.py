@@ -10,8 +10,8 @@ Debian's busybox-static for arm64, installed by its own aarch64 build (the
 builder is that busybox, run by qemu). The images are then run in podman for
 each platform: `uname -m` says which machine ran them."""
 
+import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 
 from distribution_support import distribution
-from nix_support import FIXTURE_PKGS, NIX_OPTIONS, REPO, nix_environment
+from image_support import built, nix_build
+from nix_support import FIXTURE_PKGS
 from podman_support import copied, needs_podman, run
+from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
+from registry_support import Server
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None or shutil.which("skopeo") is None,
                                 reason="nix-build or skopeo is not installed")
@@ -70,15 +73,6 @@ fixture // {{
 """
 
 
-def nix_build(*args, cwd=REPO):
-    return subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, *FOREIGN, str(REPO), *args], cwd=cwd,
-                          env=nix_environment(), capture_output=True, text=True)
-
-
-def built(*args):
-    proc = nix_build(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip()
 
 
 def blob(layout, digest):
@@ -116,11 +110,11 @@ def two_platforms(tmp_path_factory):
     (folder / "default.nix").write_text(PACKAGE_SET.format(fixture=FIXTURE_PKGS, arm64_bin=ARM64_BUSYBOX.parent))
     return Path(built("-A", "index", "--arg", "pkgs", f"import {folder} {{ }}", "--argstr", "packages",
                       '["busybox"]', "--argstr", "systems", '["x86_64-linux","aarch64-linux"]',
-                      "--argstr", "tag", "multi"))
+                      "--argstr", "tag", "multi", options=FOREIGN))
 
 
 def test_host_only_index_is_the_host_image():
-    layout = Path(built("-A", "index", "--argstr", "packages", '["busybox"]'))
+    layout = Path(built("-A", "index", "--argstr", "packages", '["busybox"]', options=FOREIGN))
     found = images(layout)
     assert list(found) == ["amd64"]
     manifest, config, platform = found["amd64"]
@@ -171,5 +165,50 @@ REFUSED = [
 
 @pytest.mark.parametrize("systems,message", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_bad_systems_are_refused(tmp_path, systems, message):
-    proc = nix_build("-A", "index", "--argstr", "packages", '["busybox"]', "--argstr", "systems", systems, cwd=tmp_path)
+    proc = nix_build("-A", "index", "--argstr", "packages", '["busybox"]', "--argstr", "systems", systems,
+                     cwd=tmp_path, options=FOREIGN)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+
+
+# The registry server with --systems ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multi_server(tmp_path_factory, env, fixture, build_command):  # noqa: F811 (fixtures)
+    folder = tmp_path_factory.mktemp("pkgs")
+    (folder / "default.nix").write_text(PACKAGE_SET.format(fixture=fixture, arm64_bin=ARM64_BUSYBOX.parent))
+    s = Server(tmp_path_factory.mktemp("storage"), tmp_path_factory.mktemp("log") / "a.log", env,
+               "--pkgs-path", folder, "--build-command", build_command, "--timeout", "600",
+               "--systems", "x86_64-linux,aarch64-linux", "--nix-build-args", " ".join(FOREIGN))
+    yield s
+    assert s.stop() == 0
+
+
+@needs_emulation
+@needs_podman
+def test_registry_serves_an_index_of_its_systems(multi_server):
+    status, headers, body = multi_server.request(
+        "GET", "/v2/busybox/manifests/latest", {"Accept": "application/vnd.oci.image.index.v1+json"})
+    assert status == 200, body
+    index = json.loads(body)
+    assert headers["content-type"] == index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [m["platform"] for m in index["manifests"]] == [{"architecture": "amd64", "os": "linux"},
+                                                            {"architecture": "arm64", "os": "linux"}]
+    # A client that takes only image manifests gets the first system's image.
+    status, _, single = multi_server.request(
+        "GET", "/v2/busybox/manifests/latest", {"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert status == 200 and "sha256:" + hashlib.sha256(single).hexdigest() == index["manifests"][0]["digest"]
+    for architecture, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        with copied(f"docker://{multi_server.host}/busybox:latest", ["--override-arch", architecture],
+                    ["--src-tls-verify=false"]) as image:
+            status, out, err = run(image, "uname -m", "--platform", f"linux/{architecture}")
+            assert (status, out.strip()) == (0, machine), err
+
+
+@pytest.mark.parametrize("systems", ["x86_64", "x86_64-linux,x86_64-linux", "X86_64-Linux"])
+def test_registry_refuses_bad_systems(tmp_path, systems):
+    from group_layers.registry import config
+    with pytest.raises(config.BadConfig, match="--systems .*: must be distinct Nix systems"):
+        config.parse(["--storage", str(tmp_path), "--systems", systems])
+    assert config.parse(["--storage", str(tmp_path), "--systems", "x86_64-linux, aarch64-linux"]).systems == \
+        ("x86_64-linux", "aarch64-linux")

@@ -58,9 +58,11 @@ class ImageRequest:
     pinned: bool
     max_layers: int
     popularity: str | None  # the file's path (named by its content's digest)
+    system: str | None = None  # a Nix system, when the server builds for several
 
     def key(self):
-        text = json.dumps([list(self.packages), self.pkg_source, self.max_layers, self.popularity])
+        fields = [list(self.packages), self.pkg_source, self.max_layers, self.popularity]
+        text = json.dumps(fields + ([self.system] if self.system else []))
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -137,6 +139,8 @@ class Builder:
             cmd += ["--argstr", "pkgSource", request.pkg_source]
         if request.popularity is not None:
             cmd += ["--argstr", "popularity", request.popularity]
+        if request.system is not None:
+            cmd += ["--argstr", "system", request.system]
         return cmd + self.extra_args
 
     async def _run(self, request, packages):

@@ -2,7 +2,9 @@
 OCI Distribution server, on aiohttp.
 
     GET        /v2/                               200 {}
-    GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed)
+    GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed); with
+                                                  --systems, an index of one image a system
+                                                  to clients that accept one (platforms.py)
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
     GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
                                                   on demand; this is the one always there
@@ -31,7 +33,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names, referrers
+from . import manifests, names, platforms, referrers
 from .builds import Builder, BuildFailed, NotFound, ImageRequest
 from .metrics import Metrics
 from .sources import UnknownRevision
@@ -111,8 +113,11 @@ class Registry:
         reference = request.match_info["reference"]
         if names.is_digest_reference(reference):
             digest = _checked_digest(reference)
+        elif self.cfg.systems and platforms.wants_index(",".join(request.headers.getall("Accept", []))):
+            records = await asyncio.gather(*(self._image(name, reference, system) for system in self.cfg.systems))
+            digest = await asyncio.to_thread(platforms.index, self.storage, records)
         else:
-            record = await self._image(name, reference)
+            record = await self._image(name, reference, self.cfg.systems[0] if self.cfg.systems else None)
             digest = record["oci" if manifests.choose(request.headers.get("Accept")) == manifests.OCI_MANIFEST
                             else "docker"]
         data = await asyncio.to_thread(self.storage.manifest, digest)
@@ -122,7 +127,7 @@ class Registry:
             **API_HEADERS, "Content-Type": manifests.media_type(data),
             "Docker-Content-Digest": f"sha256:{digest}", "ETag": f'"sha256:{digest}"'})
 
-    async def _image(self, name, tag):
+    async def _image(self, name, tag, system=None):
         if names.TAG.fullmatch(tag) is None:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "invalid tag", {"tag": tag[:200]})
         packages, optional = names.packages(name)
@@ -132,7 +137,7 @@ class Registry:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "unknown revision of the package source",
                                 {"tag": tag, "reason": str(e)}) from None
         request = ImageRequest(packages, resolved.pkg_source, resolved.pinned, self.cfg.max_layers,
-                               self.popularity)
+                               self.popularity, system)
         try:
             return await self.builder.image(request, optional)
         except NotFound as e:
