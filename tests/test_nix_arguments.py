@@ -78,7 +78,9 @@ REFUSED = [
      'group-layers: name is "../../etc", it must be an image repository name'),
     ("name-too-long", "buildImage", [*HELLO, "--argstr", "name", "a" * 256],
      "group-layers: name is 256 characters long, at most 255 are allowed"),
-    ("name-from-packages", "buildImage", ["--argstr", "packages", '["hello", "-x"]'],
+    # (Found packages: unknown ones are not_found whatever the name would be.)
+    ("name-from-packages", "buildImage", ["--arg", "pkgs", 'import <nixpkgs> { overlays = [ (final: prev: '
+                                          '{ "-x" = prev.hello; }) ]; }', "--argstr", "packages", '["hello", "-x"]'],
      'group-layers: name (from packages; set `name`) is "-x/hello"'),
     # The manifest does not read the tag: it is checked all the same.
     ("tag-space", "buildImage", [*HELLO, "--argstr", "tag", "a b"],
@@ -99,7 +101,7 @@ REFUSED = [
     ("pkgSource-a-file", "buildImage", [*HELLO, "--argstr", "pkgSource", f"path!{REPO / 'README.md'}"],
      "is not a folder holding a default.nix"),
     ("pkgSource-unknown-kind", "buildImage", [*HELLO, "--argstr", "pkgSource", "svn!somewhere"],
-     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>, '
+     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>[!<sha256>], '
      "git!<url>!<rev or ref> or path!<dir>"),
 ]
 
@@ -111,6 +113,41 @@ def test_bad_argument_is_refused_at_evaluation(tmp_path, attr, args, error):
     assert error in proc.stderr, proc.stderr
     assert "building '" not in proc.stderr  # refused before any build
     assert list(tmp_path.iterdir()) == []  # no result link
+
+
+# Packages nixpkgs has but its meta checks refuse (the offline set's toys
+# for them), and how the error names each.
+REFUSED_PACKAGES = {
+    "unfree-tool": "it has an unfree license (nixpkgs allows it with config.allowUnfree = true)",
+    "broken-tool": "it is marked as broken (nixpkgs allows it with config.allowBroken = true)",
+    "insecure-tool": 'it is marked as insecure (nixpkgs allows it with config.permittedInsecurePackages = [ "insecure-tool-1.0" ])',
+}
+ALLOWING = {
+    "unfree-tool": "{ allowUnfree = true; }",
+    "broken-tool": "{ allowBroken = true; }",
+    "insecure-tool": '{ permittedInsecurePackages = [ "insecure-tool-1.0" ]; }',
+}
+
+
+@pytest.mark.parametrize("package", REFUSED_PACKAGES)
+def test_a_package_the_package_set_refuses_is_named_with_the_reason(tmp_path, package):
+    """One line, before any build, instead of nixpkgs' long message from the
+    first derivation that needs the package; buildImage answers Nixery-style."""
+    proc = nix_build(tmp_path, "-A", "image", "--argstr", "packages", json.dumps(["hello", package]))
+    assert proc.returncode != 0
+    assert f"error: group-layers: packages the package set refuses: {package}: {REFUSED_PACKAGES[package]}\n" \
+        in proc.stderr, proc.stderr
+    assert "refusing to evaluate" not in proc.stderr  # not nixpkgs' message
+    assert "building '" not in proc.stderr and list(tmp_path.iterdir()) == []
+    assert built_manifest(tmp_path, "--argstr", "packages", json.dumps([package])) == {
+        "error": "unavailable", "pkgs": [package], "reasons": {package: REFUSED_PACKAGES[package]}}
+
+
+@pytest.mark.parametrize("package", REFUSED_PACKAGES)
+def test_a_refused_package_is_built_when_the_config_allows_it(tmp_path, package):
+    pkgs = f"import {REPO}/tests/fixture-pkgs {{ config = {ALLOWING[package]}; }}"
+    output = built_manifest(tmp_path, "--arg", "pkgs", pkgs, "--argstr", "packages", json.dumps([package]))
+    assert "manifest" in output and "error" not in output
 
 
 def built_manifest(tmp_path, *args):
@@ -137,6 +174,24 @@ def test_name_with_a_registry_host(tmp_path):
                      "--argstr", "packages", '["", "hello"]')
     assert proc.returncode == 0, proc.stderr  # "" is a name not found, not an error
     assert json.loads(Path(proc.stdout.strip()).read_text()) == {"error": "not_found", "pkgs": [""]}
+
+
+@pytest.mark.parametrize("packages", [["$(touch x)"], ["hello", "No Such Package"], ["hello", "a:b"]])
+def test_unknown_packages_are_not_found_whatever_their_name_would_be(tmp_path, packages):
+    """With no `name`, the one derived from the packages (here no repository
+    name) is judged only once they are all found: unknown ones give Nixery's
+    not_found answer, from the wrapper as a Nixery server runs it."""
+    wrapper = subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO), "-A", "nixery-build-image"],
+                             env=nix_environment(), capture_output=True, text=True, check=True).stdout.strip()
+    proc = subprocess.run([f"{wrapper}/bin/nixery-build-image", *NIX_OPTIONS, "--argstr", "packages",
+                           json.dumps(packages)], cwd=tmp_path, env=nix_environment(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(Path(proc.stdout.strip()).read_text()) == {"error": "not_found", "pkgs": packages[-1:]}
+    assert list(tmp_path.iterdir()) == []
+    # A name given is still judged first.
+    proc = nix_build(tmp_path, "--no-out-link", "-A", "buildImage", "--argstr", "name", "Bad Name",
+                     "--argstr", "packages", json.dumps(packages))
+    assert proc.returncode == 1 and 'group-layers: name is "Bad Name"' in proc.stderr
 
 
 def test_long_name_builds_with_a_safe_derivation_name(tmp_path):

@@ -34,7 +34,7 @@ from aiohttp.abc import AbstractAccessLogger
 from .. import __version__
 from . import config as configuration
 from . import manifests, names, platforms, referrers
-from .builds import Builder, BuildFailed, NotFound, ImageRequest
+from .builds import Builder, BuildFailed, NotFound, ImageRequest, Unavailable
 from .metrics import Metrics
 from .sources import UnknownRevision
 from .storage import FilesystemStorage
@@ -143,6 +143,9 @@ class Registry:
         except NotFound as e:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "packages not found in the package set",
                                 {"not_found": e.pkgs}) from None
+        except Unavailable as e:
+            raise RegistryError(403, "DENIED", f"packages the package set refuses: {e}",
+                                {"unavailable": e.reasons}) from None
         except BuildFailed as e:
             raise RegistryError(500, "UNKNOWN", f"image build failed: {e}", {"packages": list(packages)}) from None
 
