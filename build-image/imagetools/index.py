@@ -31,6 +31,8 @@ def main(out, ref, outputs):
     for path in outputs:
         with open(path, encoding="utf-8") as f:
             output = json.load(f)
+        if "error" in output:
+            raise SystemExit(f"index: an image was not built ({output['error']}: {', '.join(output['pkgs'])})")
         for digest, location in output["layerLocations"].items():
             if not os.path.exists(os.path.join(blobs, digest)):
                 os.symlink(location["path"], os.path.join(blobs, digest))
