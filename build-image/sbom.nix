@@ -18,7 +18,12 @@
 }:
 step "${drvName}-sbom.cdx.json" [ ]
   ''
-    ${python} sbom "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
+    # Current Nix names the attributes' file in $NIX_ATTRS_JSON_FILE; Nix
+    # 2.8 writes it in the build folder and, with the sandbox on, names it
+    # there by its path outside the sandbox.
+    attrs=''${NIX_ATTRS_JSON_FILE:-}
+    [ -e "$attrs" ] || attrs=$NIX_BUILD_TOP/.attrs.json
+    ${python} sbom "$attrs" \
       ${lib.escapeShellArg imageName} ${lib.escapeShellArg imageVersion} ${toString layers}
   ''
   {
