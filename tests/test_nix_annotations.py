@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from image_support import built, nix_build
+from nix_support import build_repo, built_repo
+
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None or shutil.which("skopeo") is None,
                                 reason="nix-build or skopeo is not installed")
@@ -27,7 +28,7 @@ def inspect(archive):
 
 
 def test_labels_and_fixed_created():
-    inspected = inspect(built("-A", "image", "--argstr", "annotations", json.dumps(GIVEN),
+    inspected = inspect(built_repo("-A", "image", "--argstr", "annotations", json.dumps(GIVEN),
                               "--argstr", "config", '{"Labels": {"org.opencontainers.image.title": "mine", "x": "y"}}'))
     # config.Labels win, key by key.
     assert inspected["Labels"] == {**LABELS, "org.opencontainers.image.title": "mine", "x": "y"}
@@ -35,16 +36,16 @@ def test_labels_and_fixed_created():
 
 
 def test_created_when_given_dates_the_image_and_is_a_label():
-    inspected = inspect(built("-A", "image", "--argstr", "annotations", '{"created": "2024-05-01T12:00:00Z"}'))
+    inspected = inspect(built_repo("-A", "image", "--argstr", "annotations", '{"created": "2024-05-01T12:00:00Z"}'))
     assert inspected["Created"] == "2024-05-01T12:00:00Z"
     assert inspected["Labels"] == {"org.opencontainers.image.created": "2024-05-01T12:00:00Z"}
 
 
 def test_oci_manifest_carries_them_as_annotations():
-    output = json.loads(Path(built("-A", "buildImage", "--argstr", "compression", "zstd",
+    output = json.loads(Path(built_repo("-A", "buildImage", "--argstr", "compression", "zstd",
                                    "--argstr", "annotations", json.dumps(GIVEN))).read_text())
     assert output["manifest"]["annotations"] == LABELS
-    plain = json.loads(Path(built("-A", "buildImage", "--argstr", "compression", "zstd")).read_text())
+    plain = json.loads(Path(built_repo("-A", "buildImage", "--argstr", "compression", "zstd")).read_text())
     assert "annotations" not in plain["manifest"]
 
 
@@ -58,5 +59,5 @@ REFUSED = [
 
 @pytest.mark.parametrize("value,message", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_bad_annotations_are_refused_naming_them(tmp_path, value, message):
-    proc = nix_build("-A", "image", "--argstr", "annotations", value, cwd=tmp_path)
+    proc = build_repo("-A", "image", "--argstr", "annotations", value, cwd=tmp_path)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]

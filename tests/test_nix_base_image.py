@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from distribution_support import distribution
-from image_support import built, nix_build
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, build_repo, built_repo, nix_environment
 from podman_support import loaded, needs_podman, run
 
 pytestmark = pytest.mark.skipif(
@@ -45,7 +44,7 @@ def archive_config(path):
 @pytest.fixture(scope="module")
 def project_base():
     """An image of busybox built here, as a docker load archive."""
-    return built("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "base",
+    return built_repo("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "base",
                  "--argstr", "config", json.dumps(BASE_CONFIG))
 
 
@@ -81,7 +80,7 @@ def oci_manifest(layout):
 
 
 def test_project_base_layers_come_first_unchanged(project_base):
-    result = built("-A", "image", *GREETING, "--argstr", "fromImage", project_base)
+    result = built_repo("-A", "image", *GREETING, "--argstr", "fromImage", project_base)
     base_ids = archive_config(project_base)["rootfs"]["diff_ids"]
     config = archive_config(result)
     assert config["rootfs"]["diff_ids"][:len(base_ids)] == base_ids
@@ -93,7 +92,7 @@ def test_umoci_base_blobs_keep_their_digests_and_media_types(umoci_base):
     base = oci_manifest(umoci_base)
     for compression, gzip_type in (("gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip"),
                                    ("zstd", "application/vnd.oci.image.layer.v1.tar+gzip")):
-        output = json.loads(Path(built("-A", "buildImage", *GREETING, "--argstr", "fromImage", str(umoci_base),
+        output = json.loads(Path(built_repo("-A", "buildImage", *GREETING, "--argstr", "fromImage", str(umoci_base),
                                        "--argstr", "compression", compression)).read_text())
         layers = output["manifest"]["layers"]
         assert [l["digest"] for l in layers[:len(base["layers"])]] == [l["digest"] for l in base["layers"]]
@@ -105,12 +104,12 @@ def test_umoci_base_blobs_keep_their_digests_and_media_types(umoci_base):
 
 def test_config_merges_by_the_rule(project_base, umoci_base):
     ours = {"Env": ["FOO=ours", "BAR=1"], "Labels": {"from": "ours"}, "User": "1:1"}
-    config = archive_config(built("-A", "image", *GREETING, "--argstr", "fromImage", project_base,
+    config = archive_config(built_repo("-A", "image", *GREETING, "--argstr", "fromImage", project_base,
                                   "--argstr", "config", json.dumps(ours)))["config"]
     assert config == {"Env": ["PATH=/bin:/sbin", "FOO=ours", "BAR=1"], "Cmd": ["/bin/sh"], "WorkingDir": "/srv",
                       "User": "1:1", "Labels": {"from": "ours", "kept": "yes"}}
     # An Entrypoint of ours without a Cmd drops the base's Cmd, as Docker does.
-    config = archive_config(built("-A", "image", *GREETING, "--argstr", "fromImage", str(umoci_base),
+    config = archive_config(built_repo("-A", "image", *GREETING, "--argstr", "fromImage", str(umoci_base),
                                   "--argstr", "config", '{"Entrypoint": ["/bin/cat"]}'))["config"]
     assert config["Entrypoint"] == ["/bin/cat"] and "Cmd" not in config
     assert "FOO=umoci" in config["Env"] and config["Labels"] == {"from": "umoci"}
@@ -118,10 +117,10 @@ def test_config_merges_by_the_rule(project_base, umoci_base):
 
 def test_base_layers_count_against_max_layers(project_base):
     count = len(archive_config(project_base)["rootfs"]["diff_ids"])
-    config = archive_config(built("-A", "image", "--argstr", "packages", '["hello"]', "--argstr", "fromImage",
+    config = archive_config(built_repo("-A", "image", "--argstr", "packages", '["hello"]', "--argstr", "fromImage",
                                   project_base, "--arg", "maxLayers", str(count + 2)))
     assert len(config["rootfs"]["diff_ids"]) == count + 2
-    proc = nix_build("-A", "image", *GREETING, "--argstr", "fromImage", project_base,
+    proc = build_repo("-A", "image", *GREETING, "--argstr", "fromImage", project_base,
                      "--arg", "maxLayers", str(count + 1))
     assert proc.returncode != 0
     assert (f"group-layers: fromImage has {count} layers: maxLayers = {count + 1} leaves none for the contents"
@@ -135,7 +134,7 @@ def test_a_base_for_another_platform_is_refused(umoci_base, tmp_path):
     index = json.loads((foreign / "index.json").read_text())
     index["manifests"] = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "arm"]
     (foreign / "index.json").write_text(json.dumps(index))
-    proc = nix_build("-A", "image", *GREETING, "--argstr", "fromImage", str(foreign))
+    proc = build_repo("-A", "image", *GREETING, "--argstr", "fromImage", str(foreign))
     assert proc.returncode != 0
     assert "group-layers: fromImage is for linux/arm64, this image is for linux/amd64" in proc.stderr, \
         proc.stderr[-2000:]
@@ -143,9 +142,9 @@ def test_a_base_for_another_platform_is_refused(umoci_base, tmp_path):
 
 def test_what_is_no_image_is_refused(tmp_path):
     (tmp_path / "not-an-image").write_text("hello")
-    proc = nix_build("-A", "image", *GREETING, "--argstr", "fromImage", str(tmp_path / "not-an-image"))
+    proc = build_repo("-A", "image", *GREETING, "--argstr", "fromImage", str(tmp_path / "not-an-image"))
     assert proc.returncode != 0 and "group-layers: fromImage /nix/store/" in proc.stderr, proc.stderr[-2000:]
-    proc = nix_build("-A", "image", *GREETING, "--argstr", "fromImage", "base.tar")
+    proc = build_repo("-A", "image", *GREETING, "--argstr", "fromImage", "base.tar")
     assert proc.returncode != 0 and 'group-layers: fromImage is "base.tar", it must be' in proc.stderr
 
 
@@ -153,7 +152,7 @@ def test_what_is_no_image_is_refused(tmp_path):
 @pytest.mark.parametrize("which", ["project", "umoci"])
 def test_images_on_a_base_run_in_podman(which, project_base, umoci_base):
     source = project_base if which == "project" else str(umoci_base)
-    result = built("-A", "image", *GREETING, "--argstr", "fromImage", source, "--argstr", "user", "app")
+    result = built_repo("-A", "image", *GREETING, "--argstr", "fromImage", source, "--argstr", "user", "app")
     with loaded(result) as image:
         status, out, err = run(image, 'id -u; echo "$FOO"; cat /share/greeting/greeting.txt', "--entrypoint", "")
         assert status == 0, err
@@ -188,12 +187,12 @@ def test_pull_image_by_digest_and_pushing_reuses_the_base_blobs(project_base, do
                             env=nix_environment(), capture_output=True, text=True)
     assert pulled.returncode == 0, pulled.stderr[-2000:]
     base_layers = remote_manifest(docker_registry, "base:1")["layers"]
-    output = built("-A", "buildImage", *GREETING, "--argstr", "fromImage", pulled.stdout.strip(),
+    output = built_repo("-A", "buildImage", *GREETING, "--argstr", "fromImage", pulled.stdout.strip(),
                    "--argstr", "compression", "gzip")
     layers = json.loads(Path(output).read_text())["manifest"]["layers"]
     # The pulled blobs as the registry has them (skopeo compressed them on the first push).
     assert [l["digest"] for l in layers[:len(base_layers)]] == [l["digest"] for l in base_layers]
-    push = built("-A", "push") + "/bin/push"
+    push = built_repo("-A", "push") + "/bin/push"
     log = subprocess.run([push, output, f"docker://{docker_registry}/onbase:1", "--dest-tls-verify=false"],
                          env=nix_environment(), capture_output=True, text=True)
     assert log.returncode == 0, log.stderr

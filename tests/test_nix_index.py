@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from distribution_support import distribution
-from image_support import built, nix_build
-from nix_support import FIXTURE_PKGS
+from nix_support import FIXTURE_PKGS, build_repo, built_repo
 from podman_support import copied, needs_podman, run
 from registry_fixtures import build_command, env, fixture  # noqa: F401 (fixtures)
 from registry_support import Server
@@ -108,18 +107,18 @@ def elf_machine(layout, manifest, member_suffix):
 def two_platforms(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pkgs")
     (folder / "default.nix").write_text(PACKAGE_SET.format(fixture=FIXTURE_PKGS, arm64_bin=ARM64_BUSYBOX.parent))
-    return Path(built("-A", "index", "--arg", "pkgs", f"import {folder} {{ }}", "--argstr", "packages",
+    return Path(built_repo("-A", "index", "--arg", "pkgs", f"import {folder} {{ }}", "--argstr", "packages",
                       '["busybox"]', "--argstr", "systems", '["x86_64-linux","aarch64-linux"]',
                       "--argstr", "tag", "multi", options=FOREIGN))
 
 
 def test_host_only_index_is_the_host_image():
-    layout = Path(built("-A", "index", "--argstr", "packages", '["busybox"]', options=FOREIGN))
+    layout = Path(built_repo("-A", "index", "--argstr", "packages", '["busybox"]', options=FOREIGN))
     found = images(layout)
     assert list(found) == ["amd64"]
     manifest, config, platform = found["amd64"]
     assert platform == {"architecture": "amd64", "os": "linux"}
-    plain = json.loads(Path(built("-A", "buildImage", "--argstr", "packages", '["busybox"]')).read_text())
+    plain = json.loads(Path(built_repo("-A", "buildImage", "--argstr", "packages", '["busybox"]')).read_text())
     assert [l["digest"] for l in manifest["layers"]] == [l["digest"] for l in plain["manifest"]["layers"]]
     assert manifest["config"]["digest"] == plain["manifest"]["config"]["digest"]
     # skopeo reads it as an OCI layout.
@@ -141,7 +140,7 @@ def test_each_platform_holds_programs_for_it(two_platforms):
 @needs_emulation
 @needs_podman
 def test_push_sends_the_index_and_each_platform_runs(two_platforms, tmp_path):
-    push = built("-A", "push") + "/bin/push"
+    push = built_repo("-A", "push") + "/bin/push"
     with distribution(tmp_path / "registry") as registry:
         subprocess.run([push, str(two_platforms), f"docker://{registry}/multi:1", "--dest-tls-verify=false"],
                        check=True, capture_output=True)
@@ -165,7 +164,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("systems,message", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_bad_systems_are_refused(tmp_path, systems, message):
-    proc = nix_build("-A", "index", "--argstr", "packages", '["busybox"]', "--argstr", "systems", systems,
+    proc = build_repo("-A", "index", "--argstr", "packages", '["busybox"]', "--argstr", "systems", systems,
                      cwd=tmp_path, options=FOREIGN)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
 

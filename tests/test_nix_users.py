@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from image_support import built
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, built_repo, nix_environment
 from podman_support import loaded, needs_podman, run
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
@@ -40,13 +39,13 @@ class Archive:
 
 @pytest.fixture(scope="module")
 def users_image():
-    return Archive(built("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "users",
+    return Archive(built_repo("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "users",
                          "--argstr", "users", json.dumps(USERS)))
 
 
 @pytest.fixture(scope="module")
 def user_image():
-    return Archive(built("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "user",
+    return Archive(built_repo("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "name", "user",
                          "--argstr", "user", "app"))
 
 
@@ -75,13 +74,13 @@ def test_config_user_is_the_first_user_unless_given(users_image, user_image):
     assert users_image.config["config"]["User"] == "1000:1000"
     assert user_image.config["config"]["User"] == "1000:1000"
     assert user_image.files["etc/passwd"].splitlines()[1] == "app:x:1000:1000::/home/app:/bin/sh"
-    given = Archive(built("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "user", "app",
+    given = Archive(built_repo("-A", "image", "--argstr", "packages", '["busybox"]', "--argstr", "user", "app",
                           "--argstr", "config", '{"User": "0"}'))
     assert given.config["config"]["User"] == "0"
 
 
 def test_no_users_no_account_files():
-    plain = Archive(built("-A", "image", "--argstr", "packages", '["busybox"]'))
+    plain = Archive(built_repo("-A", "image", "--argstr", "packages", '["busybox"]'))
     assert "etc/passwd" not in plain.members and "User" not in plain.config["config"]
 
 
