@@ -469,11 +469,15 @@ let
       ''
         mkdir layer
         # The contents' folders merged as symlinks at / (the first content
-        # wins a name, as with symlinkJoin); a content that is a single file
-        # has nothing to merge: it is in the store layers only.
+        # wins a name, as with symlinkJoin), each to its own path
+        # (/bin/sh -> /nix/store/...-busybox/bin/sh); a content that is a
+        # single file has nothing to merge: it is in the store layers only.
         for content in ${toString allContents}; do
           if [ -d "$content" ]; then
-            cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$content/." layer/
+            entries=$(shopt -s dotglob nullglob; for e in "$content"/*; do printf '%s\n' "$e"; done)
+            [ -z "$entries" ] || while IFS= read -r e; do
+              cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$e" layer/
+            done <<< "$entries"
           fi
         done
         (
