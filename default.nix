@@ -11,6 +11,10 @@
 #       (docs/layer-lock.md);
 #   nix-build -A push && ./result/bin/push MANIFEST-OUTPUT docker://HOST/NAME:TAG
 #       pushes a buildImage result with skopeo;
+#   nix-build -A index --argstr packages '["hello"]' --argstr systems '["x86_64-linux","aarch64-linux"]'
+#       an OCI image index of the image for each system (an OCI layout);
+#   (import ./. { }).pullImage { imageName; imageDigest; hash; }
+#       a registry image by its digest, for fromImage (docs/images.md);
 #   nix-build -A popularity --argstr packages '["hello","python3"]'
 #       popularity data (for `popularity`) of those packages' closures;
 #   nix-build -A group-layers
@@ -30,7 +34,7 @@ let
   toolkit = import ./build-image args;
 in
 {
-  inherit (toolkit) buildImage image stream lock push popularity;
+  inherit (toolkit) buildImage image stream lock push popularity pullImage index;
   group-layers = toolkit.groupLayersWithCache;
   nixery-build-image = toolkit.wrapper;
   inherit (toolkit) registry;

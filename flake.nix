@@ -10,7 +10,7 @@
 # Outputs, for x86_64-linux and aarch64-linux:
 #   packages.<system>.{group-layers, nixery-build-image, push, registry, default}
 #   apps.<system>.{group-layers, build-image, push, registry, default = build-image}
-#   lib.<system>.{buildImage, image, stream, lock}   build-image/build-image.nix's arguments
+#   lib.<system>.{buildImage, image, stream, lock, index, pullImage}   build-image/build-image.nix's arguments
 #   lib.<system>.popularity            popularity data of packages' closures
 #   overlays.default                   pkgs.group-layers, pkgs.buildGroupLayeredImage,
 #                                      pkgs.streamGroupLayeredImage, pkgs.groupLayersPopularity
@@ -129,6 +129,10 @@
         # the layer lock of the image's plan, for the next build's layerLock
         lock = args: (buildImage args).lock;
         popularity = args: (toolkitFor (pkgsFor system) args).popularity;
+        # index: the image for each of args.systems as an OCI image index;
+        # pullImage: a registry image by digest, for fromImage (docs/images.md).
+        index = args: (toolkitFor (pkgsFor system) args).index;
+        pullImage = (toolkitFor (pkgsFor system) { }).pullImage;
       });
 
       overlays.default = final: prev: {

@@ -33,6 +33,8 @@
 #   layers    the layer derivations of the manifest (blobs kept);
 #   contents  what the image holds (the packages found and `contents`: the
 #             roots of its runtime graph);
+#   sbom      its CycloneDX 1.5 SBOM (./sbom.nix), also named by
+#             manifest-output.json's "sbom";
 #   notFound  the requested names not found;
 #   refused   { <requested name> = <why>; } for those refused;
 #   lock      the layer lock of this plan, for the next build's `layerLock`.
@@ -102,6 +104,25 @@
   # of them.
   uid ? 0,
   gid ? 0,
+  # User accounts (/etc/passwd, /etc/group, /etc/shadow, homes owned by
+  # their users, /tmp): a list of { name; uid; gid ? uid; group ? name;
+  # home ? "/home/<name>"; shell ? "/bin/sh"; description ? ""; }, or a
+  # JSON string of one; `user = "app"` is short for one user of uid 1000.
+  # config.User defaults to the first ("uid:gid"). See ./users.nix.
+  users ? [ ],
+  user ? null,
+  # The standard org.opencontainers.image.* annotations by their short
+  # names: { title; version; source; revision; description; licenses;
+  # created; } (strings), or a JSON object; they become labels, and the
+  # annotations of an OCI manifest. `created` (RFC 3339) also dates the
+  # image, which is otherwise fixed at 1970-01-01T00:00:01Z. See
+  # ./annotations.nix.
+  annotations ? { },
+  # A base image: a `docker load` archive, an OCI layout folder or a
+  # `pullImage` (a path, a derivation, or an absolute file name). Its layers
+  # come first, unchanged, and count against maxLayers; its config is merged
+  # with `config` (see ./base-image.nix, ./imagetools/config.py).
+  fromImage ? null,
   # The layers' compression in the registry manifest (manifest-output.json,
   # push): "none", "gzip" (Docker's tar.gzip media type) or "zstd" (an OCI
   # manifest, tar+zstd). Fixed levels and no names or times in the headers,
@@ -134,8 +155,11 @@ let
   # The arguments, checked (./check-args.nix): one error naming a bad one.
   checks = import ./check-args.nix { inherit lib; };
   checked = checks.check "group-layers" {
-    inherit name tag packages maxLayers config uid gid pkgSource;
+    inherit name tag packages maxLayers config uid gid pkgSource users user annotations;
   };
+  usersPart = import ./users.nix { inherit lib; };
+  basePart = import ./base-image.nix { inherit lib pkgs; };
+  base = basePart.read { inherit tools step python; } fromImage;
   # One layer stays free for the customisation layer.
   layerBudget = checked.maxLayers - 1;
 
@@ -293,12 +317,13 @@ let
   # [ { contents = [ "/nix/store/..." ... ]; name = "<head's name>"; ... } ... ],
   # every store path of the contents' closure in exactly one layer.
   engineRun = more: ''
+    ${basePart.budgetCommand base checked.maxLayers layerBudget}
     # Nix 2.8 writes .attrs.json in the build folder, current Nix
     # names it in $NIX_ATTRS_JSON_FILE.
     ${groupLayers}/bin/group-layers \
       --graph "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" \
       ${lib.optionalString (popularityFile != null) "--pop ${popularityFile}"} \
-      --budget ${toString layerBudget} \
+      --budget "$budget" \
       ${lib.optionalString (lockFile != null) "--previous ${lockFile}"} \
       --image ${lib.escapeShellArg imageName} \
       ${more}
@@ -464,21 +489,29 @@ let
   customisationLayer =
     compressionOf:
     pkgs.runCommand "${drvName}-customisation-layer${blobSuffix.${compressionOf}}"
-      {
-        nativeBuildInputs = [ pkgs.coreutils ];
-      }
+      (
+        {
+          nativeBuildInputs = [ pkgs.coreutils ];
+        }
+        // usersPart.layerEnv checked.users
+      )
       ''
         mkdir layer
         # The contents' folders merged as symlinks at / (the first content
-        # wins a name, as with symlinkJoin); a content that is a single file
-        # has nothing to merge: it is in the store layers only.
+        # wins a name, as with symlinkJoin), each to its own path
+        # (/bin/sh -> /nix/store/...-busybox/bin/sh); a content that is a
+        # single file has nothing to merge: it is in the store layers only.
         for content in ${toString allContents}; do
           if [ -d "$content" ]; then
-            cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$content/." layer/
+            entries=$(shopt -s dotglob nullglob; for e in "$content"/*; do printf '%s\n' "$e"; done)
+            [ -z "$entries" ] || while IFS= read -r e; do
+              cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$e" layer/
+            done <<< "$entries"
           fi
         done
         (
           cd layer
+          ${usersPart.commands checked.users}
           ${extraCommands}
         )
         ${layerShell (layerEnv true compressionOf // {
@@ -486,13 +519,15 @@ let
           layerDir = "layer";
           layerUid = toString checked.uid;
           layerGid = toString checked.gid;
-        }) ''layerOut="$out"''}
+        }) ''layerOut="$out" layerOwners="''${ownersTextPath:-}"''}
       '';
 
-  # The layers, bottom first: the engine's then the customisation layer.
+  # The layers, bottom first: the base image's, the engine's, then the
+  # customisation layer.
   layersOf =
     keepBlob: compressionOf:
-    (
+    lib.optional (base != null) (if keepBlob then base.registry else base.stream)
+    ++ (
       if groupAtBuildTime then
         lib.optional (allContents != [ ]) (groupedLayers keepBlob compressionOf)
       else
@@ -502,35 +537,20 @@ let
 
   # Image config ------------------------------------------------------------
 
-  created = "1970-01-01T00:00:01Z";
+  created = checked.annotations."org.opencontainers.image.created" or "1970-01-01T00:00:01Z";
 
   # Container image platforms use Go's architecture names.
-  architecture =
-    let
-      cpu = builtins.head (lib.splitString "-" system);
-      goArch = {
-        x86_64 = "amd64";
-        i686 = "386";
-        aarch64 = "arm64";
-        armv6l = "arm";
-        armv7l = "arm";
-        powerpc64le = "ppc64le";
-        riscv64 = "riscv64";
-        s390x = "s390x";
-        loongarch64 = "loong64";
-      };
-    in
-    goArch.${cpu} or (throw "group-layers: no container architecture known for system ${system}");
+  architecture = basePart.goArch system;
 
+  # PATH=/bin is added to Env by ./imagetools/config.py, after the merge
+  # with a base image's.
   runtimeConfig =
     let
       given = checked.config;
-      env = given.Env or [ ];
     in
-    given
-    // {
-      Env = lib.optional (!builtins.any (lib.hasPrefix "PATH=") env) "PATH=/bin" ++ env;
-    };
+    lib.optionalAttrs (checked.users != [ ]) { User = usersPart.defaultUser checked.users; }
+    // given
+    // lib.optionalAttrs (checked.annotations != { }) { Labels = checked.annotations // given.Labels or { }; };
 
   # The config, but rootfs and history, which the layers' builds tell.
   baseConfig = toJSON {
@@ -541,7 +561,9 @@ let
 
   configOf =
     layerList:
-    step "${drvName}-config.json" [ ] "${python} config \"$baseConfigPath\" ${toString layerList} > \"$out\"" {
+    step "${drvName}-config.json" [ ]
+      "${python} config \"$baseConfigPath\" ${lib.optionalString (base != null) "--from ${base.config}"} ${toString layerList} > \"$out\""
+    {
       inherit baseConfig;
       passAsFile = [ "baseConfig" ];
     };
@@ -553,8 +575,16 @@ let
   registryConfig = configOf registryLayers;
   manifestOutput =
     step "manifest-output.json" [ ]
-      "${python} manifest ${registryConfig} ${compressionChecked} ${toString registryLayers} > \"$out\""
+      "${python} manifest ${registryConfig} ${compressionChecked} ${sbom} ${toString registryLayers} > \"$out\""
       { };
+
+  # The SBOM of the image (./sbom.nix), of its registry layers.
+  sbom = import ./sbom.nix { inherit lib step python; } {
+    inherit drvName imageName;
+    imageVersion = if checked.tag != null then checked.tag else "";
+    contents = allContents;
+    layers = registryLayers;
+  };
 
   # For the stream: digests only.
   streamLayers = layersOf false "none";
@@ -582,14 +612,14 @@ let
         '';
       }
     // {
-      inherit imageName imageTag;
+      inherit imageName imageTag sbom;
     };
 
   # The same archive, stored: the stream's output, byte for byte.
   image =
     step "${drvName}.tar" [ ] "${stream} > \"$out\"" { }
     // {
-      inherit imageName imageTag;
+      inherit imageName imageTag sbom;
     };
 
   # The answer when packages are not found, or refused: Nixery's error
@@ -604,6 +634,7 @@ let
       stream = throw message;
       layers = throw message;
       contents = throw message;
+      sbom = throw message;
       # no image, no plan: an empty lock (the registry server asks for it
       # beside every build)
       lock = pkgs.writeText "layers.lock" (toJSON { version = 1; images = { }; });
@@ -626,7 +657,7 @@ else if refused != { } then
 else
   builtins.seq checked.valid manifestOutput
   // {
-    inherit image stream notFound refused lock;
+    inherit image stream notFound refused sbom lock;
     layers = registryLayers;
     contents = allContents;
   }

@@ -12,8 +12,8 @@
 #   in checks.check "group-layers" { inherit name tag packages ...; }
 #
 # `check where args` returns { packages, config, maxLayers, uid, gid, name,
-# tag, drvName, pkgSource, valid, validBeforeLookup }; `where` starts every
-# error message (the NixOS module passes
+# tag, drvName, pkgSource, users, annotations, valid, validBeforeLookup };
+# `where` starts every error message (the NixOS module passes
 # "virtualisation.group-layers.images.<name>"). `valid` is true once every
 # argument is checked: seq it before the result so that an argument the
 # result does not read (a tag, for `buildImage`) is still checked.
@@ -235,6 +235,9 @@ rec {
       uid ? 0,
       gid ? 0,
       pkgSource ? null,
+      users ? [ ],
+      user ? null,
+      annotations ? { },
     }:
     let
       fail = msg: throw "${where}: ${msg}";
@@ -334,6 +337,8 @@ rec {
         tag = imageTag;
         drvName = drvNameOf imageName;
         pkgSource = sourceSpec;
+        users = (import ./users.nix { inherit lib; }).check { inherit fail show intArg fromJSONArg; } users user;
+        annotations = (import ./annotations.nix { inherit lib; }).check { inherit fail show fromJSONArg; } annotations;
       };
     in
     result

@@ -14,7 +14,10 @@
 #   lock         the layer lock of that image's plan, for the next build's
 #                `layerLock` (docs/layer-lock.md);
 #   push         `push MANIFEST-OUTPUT docker://HOST/NAME:TAG`, skopeo copy
-#                of a buildImage result to a registry;
+#                of a buildImage result (and its SBOM) or an index to a
+#                registry;
+#   index        the image for each of `systems`, as an OCI image index;
+#   pullImage    a registry image by digest, for fromImage (./base-image.nix);
 #   popularity   the popularity file of the requested packages' closures
 #                (see ./popularity.nix);
 #   wrapper      `nixery-build-image`, the command a Nixery-style server runs
@@ -49,6 +52,17 @@
   extraCommands ? null,
   uid ? null,
   gid ? null,
+  users ? null,
+  user ? null,
+  annotations ? null,
+  fromImage ? null,
+  # The system to build the image for (default: that of `pkgs`): the
+  # package set is imported again for it (`pkgs.path`, nixpkgs' source,
+  # without pkgs' config or overlays); a foreign one builds through remote
+  # builders or emulation (docs/images.md, "Multi-arch").
+  system ? null,
+  # The systems of `index` (see below), a list or a JSON string of one.
+  systems ? null,
   compression ? null,
   groupAtBuildTime ? null,
   layerLock ? null,
@@ -171,6 +185,16 @@ let
       mainProgram = "group-layers";
     };
   };
+  baseImages = import ./base-image.nix { inherit lib pkgs; };
+  toolSet = if tools != null then tools else pkgs;
+  # The image tools' command (./imagetools/main.py) on the user's machine.
+  imageTools = "${toolSet.python3}/bin/python3 -B ${
+    builtins.path {
+      name = "group-layers-image-tools";
+      path = ./imagetools;
+      filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
+    }
+  }/main.py";
 in
 rec {
   popularityTools = import ./popularity.nix { inherit pkgs groupLayers; };
@@ -193,24 +217,53 @@ rec {
   # groupLayers), with this toolkit's package set and engine.
   buildImageWith = imageArgs: import ./build-image.nix (imageArgs // { inherit pkgs groupLayers; });
 
-  buildImage = buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" ]));
+  hostSystem = pkgs.stdenv.hostPlatform.system;
+  # This toolkit for another system.
+  forSystem =
+    otherSystem:
+    import ./. (args // { pkgs = import pkgs.path { system = otherSystem; }; system = null; systems = null; });
+
+  buildImage =
+    if system != null && system != hostSystem then
+      builtins.seq (baseImages.goArch system) (forSystem system).buildImage
+    else
+      buildImageWith (lib.filterAttrs (_: v: v != null) (removeAttrs args [ "self" "pkgs" "system" "systems" ]));
 
   inherit (buildImage) image stream lock;
 
-  push =
+  # pullImage { imageName; imageDigest; hash; ... }: a registry image by its
+  # digest, for fromImage (see ./base-image.nix).
+  inherit (baseImages) pullImage;
+
+  push = pkgs.writeShellScriptBin "push" ''
+    export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
+    ${imageTools} push "$@"
+  '';
+
+  # The image for each of `systems` (a list of Nix systems, or a JSON
+  # string of one; default: this package set's), each built with the
+  # package set re-imported for its system (`pkgs.path`: nixpkgs' source;
+  # foreign ones build through remote builders or emulation, see
+  # docs/images.md), as an OCI image index in an OCI layout folder
+  # (./imagetools/index.py): `push` sends it whole.
+  index =
     let
-      toolSet = if tools != null then tools else pkgs;
+      given = if builtins.isString systems then builtins.fromJSON systems else systems;
+      systemList = if given == null then [ hostSystem ] else given;
+      images = map (s: if s == hostSystem then buildImage else (forSystem s).buildImage) systemList;
+      checked =
+        if !(builtins.isList systemList && systemList != [ ] && builtins.all builtins.isString systemList) then
+          throw "group-layers: systems is ${builtins.toJSON systemList}, it must be a non-empty list of Nix systems such as [\"x86_64-linux\",\"aarch64-linux\"]"
+        else if lib.length (lib.unique systemList) != lib.length systemList then
+          throw "group-layers: systems ${builtins.toJSON systemList} names a system twice"
+        else
+          lib.deepSeq (map baseImages.goArch systemList) systemList;
     in
-    pkgs.writeShellScriptBin "push" ''
-      export PATH=${lib.makeBinPath [ toolSet.skopeo ]}:$PATH
-      ${toolSet.python3}/bin/python3 -B ${
-        builtins.path {
-          name = "group-layers-image-tools";
-          path = ./imagetools;
-          filter = path: type: !(lib.hasSuffix "__pycache__" path || lib.hasSuffix ".pyc" path);
-        }
-      }/main.py push "$@"
-    '';
+    builtins.seq checked (
+      pkgs.runCommand "image-index" { } ''
+        ${imageTools} index "$out" ${lib.escapeShellArg (if tag != null then tag else "latest")} ${toString images}
+      ''
+    );
 
   # The popularity file of the closures of the image's roots (the packages
   # and contents asked for), made by the engine: `nix-build -A popularity`.

@@ -6,8 +6,14 @@
 #   bash layer-tar.sh store PATHS-FILE    the store paths listed (one a line),
 #                                         below the folders of the store (/nix,
 #                                         /nix/store), owned by root
-#   bash layer-tar.sh dir DIR UID GID     the contents of DIR at /, owned by
-#                                         UID:GID (the customisation layer)
+#   bash layer-tar.sh dir DIR UID GID [OWNERS]
+#                                         the contents of DIR at /, owned by
+#                                         UID:GID (the customisation layer);
+#                                         OWNERS, a file of "UID GID PATH"
+#                                         lines, gives PATH (relative to DIR)
+#                                         and all below it to another owner
+#                                         (users' homes): those are left out
+#                                         and appended after, one tar run each
 #
 # Reproducible: names sorted, mtime 1 (1970-01-01T00:00:01Z), numeric owner
 # and group, hard links stored as files, the GNU format. Needs bash, coreutils
@@ -39,8 +45,21 @@ store)
   ;;
 dir)
   (cd "$2" && shopt -s dotglob nullglob && for e in *; do printf '%s\n' "$e"; done) > "$work/members"
-  tar "${flags[@]}" --owner="$3" --group="$4" \
-    --directory "$2" --verbatim-files-from --files-from "$work/members"
+  if [ -z "${5:-}" ]; then
+    tar "${flags[@]}" --owner="$3" --group="$4" \
+      --directory "$2" --verbatim-files-from --files-from "$work/members"
+  else
+    owned=()
+    while read -r uid gid path; do owned+=("--exclude=$path"); done < "$5"
+    tar "${flags[@]}" --file "$work/layer.tar" --owner="$3" --group="$4" \
+      --anchored --no-wildcards "${owned[@]}" \
+      --directory "$2" --verbatim-files-from --files-from "$work/members"
+    while read -r uid gid path; do
+      tar "${flags[@]/--create/--append}" --file "$work/layer.tar" --owner="$uid" --group="$gid" \
+        --directory "$2" -- "$path"
+    done < "$5"
+    cat "$work/layer.tar"
+  fi
   ;;
 *)
   echo "layer-tar.sh: unknown source '$1' (store or dir)" >&2

@@ -13,7 +13,7 @@
 # again at run time and checks the bytes against diffId and size.
 #
 # Environment: layerOut (default $out), layerSource (store or dir), layerPaths
-# (file of store paths; layerPathsPath when Nix passes it as a file) or layerDir/layerUid/layerGid, compression
+# (file of store paths; layerPathsPath when Nix passes it as a file) or layerDir/layerUid/layerGid (and layerOwners, see layer-tar.sh), compression
 # (none, gzip or zstd), keepBlob (1 or empty), toolPath (PATH), layerTar
 # (layer-tar.sh).
 #
@@ -34,7 +34,7 @@ if [ "$layerSource" = store ]; then
   source=(store "$out/paths")
   cp "${layerPathsPath:-$layerPaths}" "$out/paths"
 else
-  source=(dir "$layerDir" "${layerUid:-0}" "${layerGid:-0}")
+  source=(dir "$layerDir" "${layerUid:-0}" "${layerGid:-0}" ${layerOwners:+"$layerOwners"})
 fi
 
 mkfifo "$work/tar-size" "$work/tar-sha256"

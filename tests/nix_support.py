@@ -178,3 +178,17 @@ if __name__ == "__main__":
     if found is None:
         sys.exit(1)
     print(found)
+
+
+def build_repo(*args, cwd=REPO, options=()):
+    """A nix-build of this repository (no result link), finished: its output
+    and error text to look at. `options`: more Nix options."""
+    return subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, *options, str(REPO), *args], cwd=cwd,
+                          env=nix_environment(), capture_output=True, text=True)
+
+
+def built_repo(*args, options=()):
+    """The output path of a nix-build of this repository that must succeed."""
+    proc = build_repo(*args, options=options)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()

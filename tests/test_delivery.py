@@ -179,7 +179,8 @@ def test_push_uploads_only_the_blobs_the_registry_lacks(nix_build, run):
         run(push, hello, f"docker://{registry.host}/hello-again:1", "--dest-tls-verify=false")
         assert sum(registry.uploads.values()) == after_first
         run(push, mixed, f"docker://{registry.host}/mixed:1", "--dest-tls-verify=false")
-    assert after_first == len(blobs[hello]) + 1  # its layers and its config
+    # its layers and its config, and its SBOM's artifact: the SBOM and the empty config
+    assert after_first == len(blobs[hello]) + 1 + 2
     assert all(registry.uploads[digest] == 1 for digest in blobs[hello] | blobs[mixed])
 
 

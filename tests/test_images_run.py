@@ -68,7 +68,11 @@ def nix_build(*args):
 
 def test_image_via_podman_load(podman):
     archive = nix_build("-A", "image", *BUSYBOX)
-    says_ok(podman, loaded(podman("load", "-i", archive)))
+    image = loaded(podman("load", "-i", archive))
+    says_ok(podman, image)
+    # /bin/sh links to the package's own bin/sh, as nixpkgs' buildEnv links.
+    busybox = nix_build("<nixpkgs>", "-A", "busybox")
+    assert podman("run", "--rm", *LIMITS, image, "/bin/readlink", "/bin/sh") == f"{busybox}/bin/sh\n"
 
 
 def test_stream_piped_to_podman_load(podman):

@@ -21,9 +21,13 @@ class Layer:
     blob_size: int
     md5: str            # the blob's md5 in hex ("" without a blob)
     paths: tuple        # the store paths ((), for the customisation layer)
+    compression: str | None = None  # a base image's layer: its blob's ("none", "gzip", "zstd")
+    base: bool = False  # a layer of the base image (fromImage, base.py)
 
     @property
     def comment(self):
+        if self.base:
+            return "base image layer"
         if not self.paths:
             return "customisation layer"
         return "store paths: " + " ".join(os.path.basename(p)[33:] for p in self.paths)
@@ -50,7 +54,7 @@ def _layer(folder):
             paths = tuple(line.rstrip("\n") for line in f if line.strip())
     blob = os.path.join(folder, info["blob"]) if info["blob"] else None
     return Layer(folder, info["diffId"], info["size"], blob, info["blobDigest"],
-                 info["blobSize"], info["md5"], paths)
+                 info["blobSize"], info["md5"], paths, info.get("compression"), info.get("base", False))
 
 
 def dumps(value):

@@ -1,9 +1,15 @@
 """The image builders' tool after the layers, one command per step:
 
-  main.py config BASE LAYER...                    the image config, to stdout
-  main.py manifest CONFIG COMPRESSION LAYER...    manifest-output.json, to stdout
+  main.py config BASE [--from CONFIG] LAYER...    the image config (on the base image
+                                                  CONFIG), to stdout
+  main.py base SOURCE OUT                         a base image's layers (see base.py)
+  main.py manifest CONFIG COMPRESSION SBOM LAYER...
+                                                  manifest-output.json, to stdout
   main.py stream CONFIG REPO-TAG LAYER-TAR LAYER...  the docker load archive, to stdout
-  main.py push MANIFEST-OUTPUT DESTINATION [SKOPEO-OPTION...]
+  main.py sbom ATTRS NAME VERSION LAYER...         the CycloneDX SBOM, to the output
+                                                  ATTRS names (see sbom.py)
+  main.py index OUT REF MANIFEST-OUTPUT...         an OCI layout of the images' index
+  main.py push MANIFEST-OUTPUT|INDEX DESTINATION [SKOPEO-OPTION...]
   main.py split-groups GROUPS FOLDER    one file of store paths a layer of the
                                         engine's GROUPS (000, 001, ...), for
                                         groupAtBuildTime
@@ -22,13 +28,24 @@ def main(argv):
     command, arguments = argv[0], argv[1:]
     if command == "config":
         import config
-        sys.stdout.buffer.write(config.config(arguments[0], layers.read(arguments[1:])))
+        from_file, rest = (arguments[2], arguments[3:]) if arguments[1:2] == ["--from"] else (None, arguments[1:])
+        sys.stdout.buffer.write(config.config(arguments[0], layers.read(rest), from_file))
+    elif command == "base":
+        import base
+        return base.main(arguments[0], arguments[1])
     elif command == "manifest":
         import manifest
-        sys.stdout.buffer.write(manifest.manifest_output(arguments[0], arguments[1], layers.read(arguments[2:])))
+        sys.stdout.buffer.write(manifest.manifest_output(arguments[0], arguments[1], arguments[2],
+                                                         layers.read(arguments[3:])))
     elif command == "stream":
         import stream
         return stream.main(arguments[0], arguments[1], arguments[2], layers.read(arguments[3:]))
+    elif command == "sbom":
+        import sbom
+        return sbom.main(arguments[0], arguments[1], arguments[2], layers.read(arguments[3:]))
+    elif command == "index":
+        import index
+        return index.main(arguments[0], arguments[1], arguments[2:])
     elif command == "split-groups":
         _split_groups(*arguments)
     elif command == "push":

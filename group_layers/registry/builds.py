@@ -30,7 +30,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from . import manifests
+from . import manifests, referrers
 from .storage import DigestMismatch
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -68,10 +68,16 @@ class ImageRequest:
     pinned: bool
     max_layers: int
     popularity: str | None  # the file's path (named by its content's digest)
+    system: str | None = None  # a Nix system, when the server builds for several
     name: str | None = field(default=None, compare=False)  # whose last plan it keeps; not in the key
 
+    def plan_name(self):
+        """Whose last plan the build starts from: the image name, per system."""
+        return self.name if self.system is None else f"{self.name} {self.system}"
+
     def key(self):
-        text = json.dumps([list(self.packages), self.pkg_source, self.max_layers, self.popularity])
+        fields = [list(self.packages), self.pkg_source, self.max_layers, self.popularity]
+        text = json.dumps(fields + ([self.system] if self.system else []))
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -155,8 +161,10 @@ class Builder:
             cmd += ["--argstr", "pkgSource", request.pkg_source]
         if request.popularity is not None:
             cmd += ["--argstr", "popularity", request.popularity]
+        if request.system is not None:
+            cmd += ["--argstr", "system", request.system]
         if self.plans is not None and request.name is not None:
-            cmd += self.plans.build_args(request.name)
+            cmd += self.plans.build_args(request.plan_name())
         return cmd + self.extra_args
 
     async def _run(self, request, packages):
@@ -193,7 +201,7 @@ class Builder:
             self._finished(request, packages, started, "failed", built, cmd)
             raise BuildFailed(f"the build printed no readable manifest-output.json: {e}") from None
         if self.plans is not None and request.name is not None and "error" not in output and len(lines) > 1:
-            await asyncio.to_thread(self.plans.keep, request.name, lines[-2])
+            await asyncio.to_thread(self.plans.keep, request.plan_name(), lines[-2])
         self._finished(request, packages, started, "ok", built, cmd)
         return output
 
@@ -212,10 +220,12 @@ class Builder:
             digest = descriptor["digest"].removeprefix("sha256:")
             new = self.storage.put_blob(digest, locations[digest]["path"])
             self.metrics.count("registry_blobs_stored_total" if new else "registry_blobs_reused_total")
-        return {
+        record = {
             "docker": self.storage.put_manifest(manifests.encode(manifest)),
             "oci": self.storage.put_manifest(manifests.encode(manifests.to_oci(manifest))),
         }
+        referrers.store(self.storage, output, record.values())
+        return record
 
     def _signal(self, proc, sig):
         try:

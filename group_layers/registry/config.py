@@ -7,11 +7,15 @@ Bad settings are a ``BadConfig`` (one line on stderr, exit status 2).
 
 import argparse
 import os
+import re
 import shlex
 from dataclasses import dataclass
 
 from .. import __version__
 from .sources import Source
+
+# A Nix system: <cpu>-<os>.
+SYSTEM = re.compile(r"[a-z0-9_]+-[a-z0-9]+")
 
 
 class BadConfig(Exception):
@@ -37,6 +41,7 @@ class Config:
     popularity: str | None
     popularity_url: str | None
     shutdown_timeout: float
+    systems: tuple = ()
     layer_lock: bool = True
 
 
@@ -74,6 +79,9 @@ def _parser(env):
       default=env.get("GROUP_LAYERS_LAYER_LOCK", "1") not in ("0", "false", "no"),
       help="plan each build from scratch, not from the last plan of the same image name "
            "(env GROUP_LAYERS_LAYER_LOCK=0; docs/layer-lock.md)")
+    o("--systems", default=env.get("GROUP_LAYERS_SYSTEMS", ""), metavar="SYSTEM,...",
+      help="build every image for these Nix systems and serve an image index of them "
+           "(e.g. x86_64-linux,aarch64-linux; env GROUP_LAYERS_SYSTEMS; default: the wrapper's system only)")
     o("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
       help="how long in-flight responses may take to finish at shutdown (default: 30)")
     return p
@@ -111,8 +119,11 @@ def parse(argv, env=None):
         raise BadConfig(f"--build-command/--nix-build-args: {e}") from None
     if not build_command:
         raise BadConfig("--build-command is empty")
+    systems = tuple(s.strip() for s in a.systems.split(",") if s.strip())
+    if any(SYSTEM.fullmatch(s) is None for s in systems) or len(set(systems)) != len(systems):
+        raise BadConfig(f"--systems {a.systems}: must be distinct Nix systems such as x86_64-linux,aarch64-linux")
     return Config(host=a.host, port=a.port, storage=a.storage, source=source,
                   build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
-                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout,
+                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout, systems=systems,
                   layer_lock=a.layer_lock)

@@ -2,10 +2,14 @@
 OCI Distribution server, on aiohttp.
 
     GET        /v2/                               200 {}
-    GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed)
+    GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed); with
+                                                  --systems, an index of one image a system
+                                                  to clients that accept one (platforms.py)
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
     GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
                                                   on demand; this is the one always there
+    GET        /v2/<name>/referrers/<digest>      the index of the artifacts (SBOMs) whose
+                                                  subject is that manifest (referrers.py)
     GET        /metrics                           Prometheus text
     anything else under /v2/ (push, delete, ...)  405 UNSUPPORTED
 
@@ -29,7 +33,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names
+from . import manifests, names, platforms, referrers
 from .plans import Plans
 from .builds import Builder, BuildFailed, NotFound, ImageRequest, Unavailable
 from .metrics import Metrics
@@ -73,6 +77,7 @@ class Registry:
         app.router.add_get("/v2/{name:.+}/manifests/{reference}", self.manifest)
         app.router.add_get("/v2/{name:.+}/blobs/{digest}", self.blob)
         app.router.add_get("/v2/{name:.+}/tags/list", self.tags)
+        app.router.add_get("/v2/{name:.+}/referrers/{digest}", self.referrers)
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
@@ -109,8 +114,11 @@ class Registry:
         reference = request.match_info["reference"]
         if names.is_digest_reference(reference):
             digest = _checked_digest(reference)
+        elif self.cfg.systems and platforms.wants_index(",".join(request.headers.getall("Accept", []))):
+            records = await asyncio.gather(*(self._image(name, reference, system) for system in self.cfg.systems))
+            digest = await asyncio.to_thread(platforms.index, self.storage, records)
         else:
-            record = await self._image(name, reference)
+            record = await self._image(name, reference, self.cfg.systems[0] if self.cfg.systems else None)
             digest = record["oci" if manifests.choose(request.headers.get("Accept")) == manifests.OCI_MANIFEST
                             else "docker"]
         data = await asyncio.to_thread(self.storage.manifest, digest)
@@ -120,7 +128,7 @@ class Registry:
             **API_HEADERS, "Content-Type": manifests.media_type(data),
             "Docker-Content-Digest": f"sha256:{digest}", "ETag": f'"sha256:{digest}"'})
 
-    async def _image(self, name, tag):
+    async def _image(self, name, tag, system=None):
         if names.TAG.fullmatch(tag) is None:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "invalid tag", {"tag": tag[:200]})
         packages, optional = names.packages(name)
@@ -130,7 +138,7 @@ class Registry:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "unknown revision of the package source",
                                 {"tag": tag, "reason": str(e)}) from None
         request = ImageRequest(packages, resolved.pkg_source, resolved.pinned, self.cfg.max_layers,
-                               self.popularity, name)
+                               self.popularity, system, name)
         try:
             return await self.builder.image(request, optional)
         except NotFound as e:
@@ -144,6 +152,16 @@ class Registry:
 
     async def tags(self, request):
         return web.json_response({"name": _checked_name(request), "tags": ["latest"]}, headers=API_HEADERS)
+
+    async def referrers(self, request):
+        _checked_name(request)
+        digest = _checked_digest(request.match_info["digest"])
+        data, filtered = await asyncio.to_thread(referrers.index, self.storage, digest,
+                                                 request.query.get("artifactType"))
+        headers = {**API_HEADERS, "Content-Type": referrers.INDEX_TYPE}
+        if filtered:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return web.Response(body=data, headers=headers)
 
     async def blob(self, request):
         _checked_name(request)

@@ -1,0 +1,39 @@
+"""Multi-platform images: with ``--systems``, every image is built once for
+each Nix system (the wrapper's ``--argstr system``), and a tag answers an OCI
+image index of those images to a client that accepts one (docker, podman,
+containerd and skopeo do, and then pick their platform); a client that
+accepts only image manifests gets the first system's image.
+
+Each entry's platform is read from its image's config (os, architecture,
+variant), which the build wrote for the system it built for: an image is
+never labelled with a platform it was not built for.
+"""
+
+import json
+
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def wants_index(accept_header):
+    """Whether a request's Accept (its headers joined by commas) takes an
+    index or a Docker manifest list."""
+    accepted = {part.split(";")[0].strip().lower() for part in (accept_header or "").split(",")}
+    return bool(accepted & {INDEX_TYPE, DOCKER_LIST})
+
+
+def index(storage, records):
+    """Store the image index of the images `records` (one per system, each
+    {"docker": hex, "oci": hex}); its digest (hex)."""
+    entries = []
+    for record in records:
+        manifest = storage.manifest(record["oci"])
+        config_digest = json.loads(manifest)["config"]["digest"].removeprefix("sha256:")
+        with open(storage.blob(config_digest).path, "rb") as f:
+            config = json.load(f)
+        platform = {key: config[key] for key in ("architecture", "os", "variant") if key in config}
+        entries.append({"mediaType": OCI_MANIFEST, "digest": f"sha256:{record['oci']}", "size": len(manifest),
+                        "platform": platform})
+    body = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": entries}
+    return storage.put_manifest(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
