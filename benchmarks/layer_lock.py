@@ -47,15 +47,16 @@ PLANS = ("scratch", "lock")
 
 
 def plan(graph, popularity, budget, previous=None):
-    """The image as ``[(frozenset of paths, bytes)]`` in layer order: the
+    """The image as ``[(frozenset of paths, bytes, changed paths, why)]`` in
+    layer order (what a lock holds of it): the
     default strategy's plan, or with ``previous`` (an earlier such list) the
     lock's."""
     layers = STRATEGIES["cohort"](graph, popularity, budget)
     if previous is not None:
-        layers = lock.plan(graph, [{"contents": sorted(paths), "changed": sorted(changed)}
-                                   for paths, _, changed in previous], layers, budget)
+        layers = lock.plan(graph, [{"contents": sorted(paths), "changed": sorted(changed), "why": why}
+                                   for paths, _, changed, why in previous], layers, budget)
     return [(frozenset(graph.paths[i] for i in layer.members), layer.size(graph),
-             [graph.paths[i] for i in layer.changed]) for layer in layers]
+             [graph.paths[i] for i in layer.changed], layer.why) for layer in layers]
 
 
 def replan(kind, graph, popularity, budget, previous):

@@ -94,6 +94,29 @@ def test_a_path_keeps_its_layer_across_a_version_bump(corpus):
     assert pulled(layer for layer, _ in plans[3]) < pulled(scratch)
 
 
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_plan_cut_apart_from_the_strategy_s_is_made_afresh_unless_the_cut_is_a_recorded_split(
+        corpus, recorded):
+    """git, git-man and liberror-perl share a layer from scratch (27 % of the
+    image).  An old plan that holds git alone is drifted when nothing says
+    git changes apart from the others: when git changes, the plan is made
+    afresh.  Where git's layer records it as changed, the cut is the lock's
+    split and stays."""
+    budget = 40
+    before = corpus.image_graph(REQUEST)
+    old = plan(before, corpus.popularity, budget)
+    shared = next(layer for layer in old if any(package_name(p).startswith("git-man-") for p in layer))
+    git = {p for p in shared if package_name(p).startswith("git-1_")}
+    assert git and len(shared) > len(git)
+    previous = rows(layer for layer in old if layer != shared) + [
+        {"contents": sorted(shared - git)}, {"contents": sorted(git), "changed": sorted(git) if recorded else []}]
+    current, _ = churn.updated(corpus, {"git"}, tag="u1")
+    after = current.image_graph(REQUEST)
+    new = plan(after, current.popularity, budget, previous)
+    assert (frozenset(shared - git) in new) == recorded
+    assert (new == plan(after, current.popularity, budget)) != recorded
+
+
 def test_without_a_plan_for_the_image_the_output_is_the_strategy_s(tmp_path):
     packages = {"app": (10, ["lib"]), "lib": (30, [])}
     (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
