@@ -22,15 +22,19 @@ The plan
 --------
 1. An old layer whose paths are all in the new graph is *kept*, in its old
    place: the same paths make the same tar, so the same blob, already on
-   every client.  Old layers keep their order and what is new follows, so
+   every client.  Old layers keep their order and new packages follow, so
    after an edit the whole old image is a prefix of the new one and Docker's
    classic storage reuses it by ChainID too.
 2. Every other path (new, changed, or unchanged but in an old layer that
    cannot be kept) is grouped by the usual rules: the strategy's layers of
    the whole new graph, each cut down to these paths.  So the layers that
    replace a changed cohort are cut as a plan from scratch cuts them, the
-   same in every image that holds the cohort.  They go where the old layers
-   of their paths' packages were (new packages last).
+   same in every image that holds the cohort.  They go in the place of the
+   old layers of their paths' packages (new packages last, layers merged to
+   fit the budget after them).  After an update, images that had the same
+   order before have it again, and share the new chain under ChainID as
+   plans from scratch do (0.175 against 0.180 from scratch at budget 40,
+   where putting them last gave 0.133).
 3. A path that changed while its layer-mates did not is recorded in the
    plan (``changed`` in its layer's row; the lock carries it).  When one of
    those changes again, its layer is split: the unchanged mates in one
@@ -112,7 +116,7 @@ def plan(graph, previous, layers, budget):
         volatile.update(map(_key, row.get("changed", ())))
         if len(present) == len(old):
             changed = tuple(sorted(index[p] for p in row.get("changed", ())))
-            kept.append(Layer(tuple(sorted(present)), row.get("why") or "kept", changed))
+            kept.append((j, Layer(tuple(sorted(present)), row.get("why") or "kept", changed)))
         else:
             for i in present:
                 regrouped[i] = True
@@ -130,7 +134,7 @@ def plan(graph, previous, layers, budget):
             after = min(place.get(key, len(previous)) for key in keys)
             groups.append((after, mates, changed, again, layer.why))
     groups.sort(key=lambda g: g[0])  # stable: successors where their old layers were, new paths last
-    new = _fit(graph, kept, [g[1:] for g in groups], budget)
+    new = _fit(graph, kept, groups, budget)
     gone = {_key(p) for p in old_paths if p not in index}
     touched = [regrouped[i] or (graph.paths[i] not in old_paths and _key(graph.paths[i]) in gone)
                for i in range(len(graph))]
@@ -175,38 +179,44 @@ def _key(path):
 
 
 def _fit(graph, kept, groups, budget):
-    """``kept`` (Layers), then ``groups`` (``(unchanged mates, changed and
-    new, whether a changed one changed before, why)``: split in two where
-    that is so) under ``budget``, by the compaction rule."""
+    """``kept`` (``(old place, Layer)``) and ``groups`` (``(old place,
+    unchanged mates, changed and new, whether a changed one changed before,
+    why)``: split in two where that is so) under ``budget``, by the
+    compaction rule, in the order of their old places; what is merged last."""
     def size(members):
         return sum(map(graph.nar_size.__getitem__, members))
 
-    split = [bool(m and c and again) and size(m) * SPLIT >= size(c) for m, c, again, _ in groups]
+    split = [bool(m and c and again) and size(m) * SPLIT >= size(c) for _, m, c, again, _ in groups]
     over = len(kept) + len(groups) + sum(split) - budget
     merged, rest = [], []
     if over > 0 and any(split) and over < len(kept):
         # the splits stay: the cheapest kept layers merge into one, once
         for _ in range(over + 1):
-            merged.extend(kept.pop(_cheapest(kept, size)).members)
+            merged.extend(kept.pop(_cheapest(kept, size))[1].members)
     elif over > 0:
         split = [False] * len(groups)
         slots = budget - len(kept)
         while slots < 1:  # no slot left: the cheapest kept layers join what is new
-            rest.extend(kept.pop(_cheapest(kept, size)).members)
+            rest.extend(kept.pop(_cheapest(kept, size))[1].members)
             slots += 1
         if rest or len(groups) > slots:  # the biggest groups alone, the others in one
-            ranked = sorted(range(len(groups)), key=lambda k: (-size(groups[k][0] + groups[k][1]), k))
+            ranked = sorted(range(len(groups)), key=lambda k: (-size(groups[k][1] + groups[k][2]), k))
             for k in ranked[0 if rest else slots - 1 :]:
-                rest.extend(groups[k][0] + groups[k][1])
+                rest.extend(groups[k][1] + groups[k][2])
                 split[k] = None
-    layers = kept + ([Layer(tuple(sorted(merged)), "kept layers merged to fit the budget")] if merged else [])
-    for (mates, changed, again, why), s in zip(groups, split):
+    layers = list(kept)
+    for (after, mates, changed, again, why), s in zip(groups, split):
         if s:
-            layers += [Layer(tuple(mates), "unchanged mates"), Layer(tuple(changed), "changed", tuple(changed))]
+            layers += [(after, Layer(tuple(mates), "unchanged mates")),
+                       (after, Layer(tuple(changed), "changed", tuple(changed)))]
         elif s is False:
             # changed paths beside unchanged ones: recorded, to be split off next time
             record = tuple(changed) if mates or again else ()
-            layers.append(Layer(tuple(sorted(mates + changed)), "changed" if mates else why, record))
+            layers.append((after, Layer(tuple(sorted(mates + changed)), "changed" if mates else why, record)))
+    layers.sort(key=lambda entry: entry[0])  # stable
+    layers = [layer for _, layer in layers]
+    if merged:
+        layers.append(Layer(tuple(sorted(merged)), "kept layers merged to fit the budget"))
     if rest:
         layers.append(Layer(tuple(sorted(rest)), "rest: merged to fit the budget"))
     return layers
@@ -219,6 +229,6 @@ def _cheapest(kept, size):
     blob) and, in a ChainID cache, every layer after it."""
     cost, after = [0] * len(kept), 0
     for p in range(len(kept) - 1, -1, -1):
-        own = size(kept[p].members)
+        own = size(kept[p][1].members)
         cost[p], after = 2 * own + after, after + own
     return min(range(len(kept)), key=lambda p: (cost[p], -p))
