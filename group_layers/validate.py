@@ -32,17 +32,17 @@ the schema file.
 """
 
 import json
+import os
 import sys
 from collections import namedtuple
 from functools import lru_cache
 from itertools import chain
-from pathlib import Path
 
 from . import pathinfo
 from .fastschema import compile_schema
 from .graph import from_document, shape
 
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "schemas")
 
 
 class BadInput(Exception):
@@ -111,7 +111,8 @@ def pointer(*parts):
 @lru_cache(maxsize=None)
 def schema(name):
     """The parsed schema file ``schemas/<name>.json``."""
-    return json.loads((SCHEMAS / f"{name}.json").read_text())
+    with open(os.path.join(SCHEMAS, f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """The shipped JSON Schema files, and fastschema held to jsonschema's verdicts."""
 
 import copy
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from engine_support import attrs_document, dags, path_info_list, path_info_objec
 from group_layers import validate
 from group_layers.fastschema import compile_schema
 
-NAMES = sorted(p.stem for p in validate.SCHEMAS.glob("*.json"))
+NAMES = sorted(p.stem for p in Path(validate.SCHEMAS).glob("*.json"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False)
