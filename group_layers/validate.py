@@ -232,9 +232,9 @@ def _check_acyclic(result, entry_of, file):
 def popularity(doc, file):
     """Popularity data, after every check."""
     check_schema("popularity", doc, file)
-    for name, count in doc.items():
-        if type(count) is not int:
-            raise BadInput(file, pointer(name), f"{_show(count)} is not an integer")
+    if float in set(map(type, doc.values())):
+        name = next(name for name, count in doc.items() if type(count) is float)
+        raise BadInput(file, pointer(name), f"{_show(doc[name])} is not an integer")
     return doc
 
 
