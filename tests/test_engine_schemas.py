@@ -82,3 +82,13 @@ def test_fastschema_agrees_with_jsonschema(doc):
 def test_fastschema_refuses_what_it_would_not_check(schema):
     with pytest.raises(ValueError):
         compile_schema(schema)
+
+
+@pytest.mark.parametrize("counts", [
+    [1, 2, 0], [1, -1, 2], [3, 2.0], [3, 2.5], [True, 1], [1, None], [1, "2"], [],
+])
+def test_fastschema_checks_every_popularity_count(counts):
+    """Many counts are checked at once (fastschema's ``every``): each must still count."""
+    doc = {f"p{i}": count for i, count in enumerate(counts)}
+    expected = Draft202012Validator(validate.schema("popularity")).is_valid(doc)
+    assert compile_schema(validate.schema("popularity"))(doc) == expected
