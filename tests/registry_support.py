@@ -163,6 +163,11 @@ class Server:
         return self.proc.returncode
 
 
+def temp_files(storage):
+    """Files being written in a storage folder (each server's lock file aside)."""
+    return [p for p in (Path(storage) / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
+
+
 def no_temp_files(storage):
-    return not any((Path(storage) / "tmp").iterdir())
+    return not temp_files(storage)
 

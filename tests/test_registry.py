@@ -195,6 +195,30 @@ def test_second_server_on_the_same_storage_serves_without_building(server, stora
         assert other.stop() == 0
 
 
+def test_a_damaged_or_missing_blob_is_stored_again_by_the_next_pull(server, storage, tmp_path, env, pkgs,
+                                                                     build_command):
+    """A byte flipped in a layer, the config deleted, a server (re)started on
+    the storage: its first pull builds the image again, which stores both
+    again, and skopeo copies the image."""
+    docker = json.loads(manifest(server, "hello")[1])
+    blobs = Path(storage) / "blobs" / "sha256"
+    layer = blobs / max(docker["layers"], key=lambda l: l["size"])["digest"].removeprefix("sha256:")
+    config = blobs / docker["config"]["digest"].removeprefix("sha256:")
+    damaged = bytearray(layer.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x20
+    layer.write_bytes(bytes(damaged))
+    config.unlink()
+    other = Server(storage, tmp_path / "b.log", env, "--pkgs-path", pkgs, "--build-command", build_command)
+    try:
+        skopeo("copy", "--src-tls-verify=false", f"docker://{other.host}/hello:latest", f"oci:{tmp_path / 'oci'}:x")
+        assert other.metrics()["registry_images_repaired_total"] == 1
+        assert [e["result"] for e in other.events("build")] == ["ok"]
+        for path in (layer, config):
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+    finally:
+        assert other.stop() == 0
+
+
 def test_bad_requests_get_the_right_error_and_read_nothing_outside(server, storage):
     builds = len(server.events("build"))
     secret = Path(storage).parent / "secret"

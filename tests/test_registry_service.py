@@ -190,7 +190,12 @@ def test_bad_settings_exit_2_with_one_line(tmp_path):
          "at most one"),
         ({"STORAGE_PATH": str(tmp_path), "PORT": "eighty"}, [], "--port"),
         ({"STORAGE_PATH": str(tmp_path)}, ["--popularity", str(tmp_path / "none.json")], "not a file"),
-        ({"STORAGE_PATH": str(tmp_path)}, ["--popularity-url", "http://127.0.0.1:9/p.json"], "popularity URL"),
+        ({"STORAGE_PATH": str(tmp_path)}, ["--popularity-url", "http://127.0.0.1:9/p.json",
+                                           "--build-command", sys.executable], "popularity URL"),
+        # Installed with pip, without the toolkit's wrapper on PATH.
+        ({"STORAGE_PATH": str(tmp_path), "PATH": os.path.dirname(sys.executable)}, [],
+         "'nixery-build-image' not found"),
+        ({"STORAGE_PATH": str(tmp_path)}, ["--build-command", str(tmp_path / "nothing-here")], "not found"),
     ]
     for variables, args, message in cases:
         clean = {k: v for k, v in os.environ.items()

@@ -4,10 +4,15 @@
 "oci": <hex>}`` (the digests of its two manifests in the storage):
 
 1. from the storage, if the source is pinned and the image was built before
-   (by this server or another one on the same storage);
-2. else from the build already running for the same image (concurrent
-   requests share one build: they await the same task);
-3. else from a new build, once one of ``max_builds`` slots is free.
+   (by this server or another one on the same storage) and its manifests and
+   blobs are all there, undamaged (else it is built again, which stores
+   them again: the storage heals);
+2. else from the build already running for the same image in this server
+   (concurrent requests share one build: they await the same task);
+3. else, for a pinned source, from another replica's build: the storage's
+   build lock for the image is taken first (waiting while another server
+   holds it), and the storage looked at again once it is held;
+4. else from a new build, once one of ``max_builds`` slots is free.
 
 A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
 N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in its
@@ -35,6 +40,7 @@ from .storage import DigestMismatch
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BUILDING = re.compile(r"^building '(/nix/store/[^']+\.drv)'")
 STOP_GRACE_SECONDS = 10
+LOCK_POLL_SECONDS = 0.25
 
 
 class BuildFailed(Exception):
@@ -81,7 +87,7 @@ class Builder:
     async def image(self, request, optional=frozenset()):
         key = request.key()
         if request.pinned:
-            record = await asyncio.to_thread(self.storage.image, key)
+            record = await asyncio.to_thread(self._stored, key)
             if record is not None:
                 self.metrics.count("registry_cache_hits_total")
                 return record
@@ -96,8 +102,44 @@ class Builder:
         # shield: a client that goes away does not cancel the others' build.
         return await asyncio.shield(task)
 
+    def _stored(self, key, report=True):
+        """The stored record of image `key` if it is intact, else None (a
+        damaged one is logged and counted, then built again)."""
+        record = self.storage.image(key)
+        if record is None:
+            return None
+        if not self.storage.intact(record):
+            if not report:
+                return None
+            self.metrics.count("registry_images_repaired_total")
+            self.log({"event": "repair", "key": key, "record": record})
+            return None
+        return record
+
+    async def _lock(self, key):
+        """The storage's build lock of image `key`, waited for while another
+        replica holds it (at most as long as its build may take; then None:
+        the build goes ahead without it)."""
+        deadline = time.monotonic() + self.timeout + STOP_GRACE_SECONDS
+        waited = False
+        while (held := await asyncio.to_thread(self.storage.build_lock, key)) is None:
+            if not waited:
+                self.metrics.count("registry_builds_waited_total")
+                waited = True
+            if time.monotonic() > deadline:
+                self.log({"event": "lock_timeout", "key": key})
+                return None
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        return held
+
     async def _build(self, request, optional):
+        held = await self._lock(request.key()) if request.pinned else None
         try:
+            if held is not None:
+                record = await asyncio.to_thread(self._stored, request.key(), False)
+                if record is not None:  # another replica built it meanwhile
+                    self.metrics.count("registry_cache_hits_total")
+                    return record
             record = await self._build_once(request, optional)
         except NotFound:
             self.metrics.count("registry_builds_total", result="not_found")
@@ -105,6 +147,9 @@ class Builder:
         except BuildFailed:
             self.metrics.count("registry_builds_total", result="failed")
             raise
+        finally:
+            if held is not None:
+                held.close()
         self.metrics.count("registry_builds_total", result="ok")
         return record
 

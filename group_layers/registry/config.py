@@ -8,6 +8,7 @@ Bad settings are a ``BadConfig`` (one line on stderr, exit status 2).
 import argparse
 import os
 import shlex
+import shutil
 from dataclasses import dataclass
 
 from .. import __version__
@@ -106,6 +107,10 @@ def parse(argv, env=None):
         raise BadConfig(f"--build-command/--nix-build-args: {e}") from None
     if not build_command:
         raise BadConfig("--build-command is empty")
+    if shutil.which(build_command[0], path=env.get("PATH", os.defpath)) is None:
+        raise BadConfig(f"build command {build_command[0]!r} not found: install the toolkit's wrapper "
+                        "(nix-build -A nixery-build-image, or the flake's registry package, which has it) "
+                        "or give --build-command")
     return Config(host=a.host, port=a.port, storage=a.storage, source=source,
                   build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,

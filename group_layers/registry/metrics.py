@@ -16,6 +16,9 @@ HELP = {
     "registry_build_seconds": ("summary", "time spent in nix-build runs"),
     "registry_blobs_stored_total": ("counter", "blobs copied into the storage"),
     "registry_blobs_reused_total": ("counter", "blobs of a build already in the storage"),
+    "registry_images_repaired_total": ("counter", "stored images found with a blob or manifest missing or "
+                                                  "damaged, built again"),
+    "registry_builds_waited_total": ("counter", "builds that waited for another replica's build of the image"),
 }
 
 

@@ -20,6 +20,7 @@ place, so none is left half-written.
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
@@ -29,7 +30,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names
+from . import manifests, names, upkeep
 from .builds import Builder, BuildFailed, NotFound, ImageRequest
 from .metrics import Metrics
 from .sources import UnknownRevision
@@ -75,6 +76,7 @@ class Registry:
         app.router.add_get("/metrics", self.render_metrics)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
+        app.on_cleanup.append(lambda _app: asyncio.to_thread(self.storage.close))
         return app
 
     @web.middleware
@@ -224,8 +226,11 @@ def _listen(host, port):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in upkeep.DESCRIPTIONS:
+        return upkeep.run(argv[0], argv[1:], os.environ)
     try:
-        cfg = configuration.parse(sys.argv[1:] if argv is None else argv)
+        cfg = configuration.parse(argv)
         storage = FilesystemStorage(cfg.storage)
         popularity = _popularity(cfg, storage)
         sock = _listen(cfg.host, cfg.port)
@@ -239,7 +244,7 @@ def main(argv=None):
     host, port = sock.getsockname()[:2]
     log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
          "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
-         "max_builds": cfg.max_builds, "timeout": cfg.timeout})
+         "max_builds": cfg.max_builds, "timeout": cfg.timeout, "swept_temp_files": storage.swept})
     web.run_app(registry.app(), sock=sock, print=None, shutdown_timeout=cfg.shutdown_timeout,
                 access_log_class=access_logger(registry.metrics))
     log({"event": "stop"})
