@@ -131,10 +131,14 @@ class Server:
         return found
 
     def request(self, method, path, headers=None, timeout=600):
-        """(status, headers, body) of one request, the path sent as given."""
+        """(status, headers, body) of one request, the path sent as given;
+        `headers` a dict or (name, value) pairs (a name may repeat)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in (headers.items() if isinstance(headers, dict) else headers or ()):
+                conn.putheader(name, value)
+            conn.endheaders()
             response = conn.getresponse()
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:

@@ -39,11 +39,22 @@ def test_digests_are_sha256_hex_only():
             names.parse_digest(bad)
 
 
-def test_accept_header_chooses_the_manifest():
-    assert manifests.choose(None) == manifests.DOCKER_MANIFEST
-    assert manifests.choose(manifests.OCI_MANIFEST) == manifests.OCI_MANIFEST
-    assert manifests.choose(f"{manifests.OCI_MANIFEST}, {manifests.DOCKER_MANIFEST};q=0.5") == manifests.DOCKER_MANIFEST
-    assert manifests.choose(f"{manifests.OCI_MANIFEST}; q=1.0, application/json") == manifests.OCI_MANIFEST
+def test_accept_header_lines_and_q_values_choose_the_manifest():
+    docker, oci, index = manifests.DOCKER_MANIFEST, manifests.OCI_MANIFEST, manifests.OCI_INDEX
+    assert manifests.choose([]) == docker
+    assert manifests.choose([oci]) == oci
+    # Both accepted with the same q: Docker's, wherever each is listed.
+    assert manifests.choose([f"{oci}, {docker}"]) == docker
+    assert manifests.choose([index, oci, docker]) == docker  # skopeo's lines
+    assert manifests.choose([index, oci]) == oci  # the conformance suite's lines
+    assert manifests.choose([f"{oci}; q=1.0, application/json"]) == oci
+    # q-values: the higher wins, q=0 refuses, the most specific range counts.
+    assert manifests.choose([f"{docker};q=0.5", f"{oci}"]) == oci
+    assert manifests.choose([f"{docker} ; Q=0.9", f"{oci};q=0.8"]) == docker
+    assert manifests.choose([f"{docker};q=0", "application/*;q=0.2"]) == oci
+    assert manifests.choose([f"*/*;q=0.1, {oci};q=0.3"]) == oci
+    assert manifests.choose([f"{oci};q=bogus, {docker};q=0.1"]) == docker
+    assert manifests.choose(["text/html"]) == docker  # neither: the client decides
 
 
 def test_oci_manifest_keeps_blobs_and_maps_every_layer_type():

@@ -4,18 +4,24 @@ OCI Distribution server, on aiohttp.
     GET        /v2/                               200 {}
     GET, HEAD  /v2/<name>/manifests/<tag|digest>  the image's manifest (built if needed)
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
-    GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
+    GET        /v2/<name>/tags/list[?n=&last=]    ["latest"]: any tag names an image, built
                                                   on demand; this is the one always there
+    GET        /v2/<name>/referrers/<digest>      an empty OCI index (nothing refers to a
+                                                  built image)
     GET        /metrics                           Prometheus text
+    GET        /healthz                           200 while the process serves (liveness)
+    GET        /readyz                            200 when it takes new work, 503 while it
+                                                  drains at shutdown or its storage is not
+                                                  writable (readiness)
     anything else under /v2/ (push, delete, ...)  405 UNSUPPORTED
 
 Errors are the spec's JSON (``{"errors": [{"code", "message", "detail"}]}``).
 Blobs are sent from the storage's files with sendfile, by the event loop: no
 thread is held per download.  Each request is logged as one JSON line on
-stderr when its response is complete.  SIGTERM/SIGINT stop accepting
-connections, let in-flight responses finish (up to ``--shutdown-timeout``),
-then kill builds still running; storage files are only ever renamed into
-place, so none is left half-written.
+stderr when its response is complete.  SIGTERM/SIGINT drain the server
+(``serving``): in-flight responses finish (up to ``--shutdown-timeout``),
+then builds still running are killed; storage files are only ever renamed
+into place, so none is left half-written.
 """
 
 import asyncio
@@ -23,37 +29,21 @@ import json
 import os
 import socket
 import sys
-import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names, upkeep
+from . import manifests, names, serving, upkeep
+from .errors import API_HEADERS, RegistryError, log
 from .builds import Builder, BuildFailed, NotFound, ImageRequest
 from .metrics import Metrics
 from .sources import UnknownRevision
 from .storage import FilesystemStorage
 
-API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
-
-
-def log(record):
-    """One JSON line on stderr."""
-    print(json.dumps({"time": round(time.time(), 3), **record}, sort_keys=True), file=sys.stderr, flush=True)
-
-
-class RegistryError(Exception):
-    def __init__(self, status, code, message, detail=None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.detail = status, code, message, detail
-
-    def response(self):
-        error = {"code": self.code, "message": self.message}
-        if self.detail is not None:
-            error["detail"] = self.detail
-        return web.json_response({"errors": [error]}, status=self.status, headers=API_HEADERS)
+# The tags listed: any tag names an image; this one always does.
+TAGS = ["latest"]
 
 
 class Registry:
@@ -64,6 +54,7 @@ class Registry:
         self.storage = storage
         self.metrics = Metrics()
         self.popularity = popularity
+        self.draining = asyncio.Event()
         self.builder = Builder(storage, self.metrics, log, cfg.build_command, cfg.max_builds,
                                cfg.timeout, cfg.nix_build_args)
 
@@ -73,7 +64,10 @@ class Registry:
         app.router.add_get("/v2/{name:.+}/manifests/{reference}", self.manifest)
         app.router.add_get("/v2/{name:.+}/blobs/{digest}", self.blob)
         app.router.add_get("/v2/{name:.+}/tags/list", self.tags)
+        app.router.add_get("/v2/{name:.+}/referrers/{digest}", self.referrers)
         app.router.add_get("/metrics", self.render_metrics)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
         app.on_cleanup.append(lambda _app: asyncio.to_thread(self.storage.close))
@@ -105,6 +99,16 @@ class Registry:
         return web.Response(body=self.metrics.render().encode(),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
+    async def healthz(self, request):
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request):
+        if self.draining.is_set():
+            return web.json_response({"status": "draining"}, status=503)
+        if not await asyncio.to_thread(os.access, self.storage.root, os.W_OK):
+            return web.json_response({"status": "storage not writable"}, status=503)
+        return web.json_response({"status": "ready"})
+
     async def manifest(self, request):
         name = _checked_name(request)
         reference = request.match_info["reference"]
@@ -112,8 +116,8 @@ class Registry:
             digest = _checked_digest(reference)
         else:
             record = await self._image(name, reference)
-            digest = record["oci" if manifests.choose(request.headers.get("Accept")) == manifests.OCI_MANIFEST
-                            else "docker"]
+            chosen = manifests.choose(request.headers.getall("Accept", []))
+            digest = record["oci" if chosen == manifests.OCI_MANIFEST else "docker"]
         data = await asyncio.to_thread(self.storage.manifest, digest)
         if data is None:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {"digest": f"sha256:{digest}"})
@@ -123,7 +127,7 @@ class Registry:
 
     async def _image(self, name, tag):
         if names.TAG.fullmatch(tag) is None:
-            raise RegistryError(404, "MANIFEST_UNKNOWN", "invalid tag", {"tag": tag[:200]})
+            raise RegistryError(400, "TAG_INVALID", "invalid tag", {"tag": tag[:200]})
         packages, optional = names.packages(name)
         try:
             resolved = await self.cfg.source.resolve(tag)
@@ -141,7 +145,20 @@ class Registry:
             raise RegistryError(500, "UNKNOWN", f"image build failed: {e}", {"packages": list(packages)}) from None
 
     async def tags(self, request):
-        return web.json_response({"name": _checked_name(request), "tags": ["latest"]}, headers=API_HEADERS)
+        name = _checked_name(request)
+        tags = [t for t in TAGS if t > request.query.get("last", "")]
+        n = request.query.get("n")
+        if n is not None:
+            if not n.isdigit():
+                raise RegistryError(400, "UNSUPPORTED", "n must be a non-negative integer", {"n": n[:50]})
+            tags = tags[:int(n)]
+        return web.json_response({"name": name, "tags": tags}, headers=API_HEADERS)
+
+    async def referrers(self, request):
+        _checked_name(request)
+        _checked_digest(request.match_info["digest"])
+        return web.json_response({"schemaVersion": 2, "mediaType": manifests.OCI_INDEX, "manifests": []},
+                                 content_type=manifests.OCI_INDEX, headers=API_HEADERS)
 
     async def blob(self, request):
         _checked_name(request)
@@ -245,7 +262,7 @@ def main(argv=None):
     log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
          "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
          "max_builds": cfg.max_builds, "timeout": cfg.timeout, "swept_temp_files": storage.swept})
-    web.run_app(registry.app(), sock=sock, print=None, shutdown_timeout=cfg.shutdown_timeout,
-                access_log_class=access_logger(registry.metrics))
+    asyncio.run(serving.serve(registry.app(), sock, cfg.shutdown_timeout, access_logger(registry.metrics),
+                              registry.draining))
     log({"event": "stop"})
     return 0
