@@ -130,10 +130,11 @@ class Server:
                 found.append(event)
         return found
 
-    def request(self, method, path, headers=None, timeout=600):
+    def request(self, method, path, headers=None, timeout=600, source="127.0.0.1"):
         """(status, headers, body) of one request, the path sent as given;
-        `headers` a dict or (name, value) pairs (a name may repeat)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        `headers` a dict or (name, value) pairs (a name may repeat);
+        `source` the client's address (any of 127.0.0.0/8)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=(source, 0))
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for name, value in (headers.items() if isinstance(headers, dict) else headers or ()):

@@ -12,6 +12,7 @@ import pytest
 
 from group_layers.registry import manifests, names
 from group_layers.registry.builds import ImageRequest, last_error_line
+from group_layers.registry.limits import Busy, NegativeCache, RateLimiter
 from group_layers.registry.metrics import Metrics
 from group_layers.registry.storage import DigestMismatch, FilesystemStorage
 from registry_support import no_temp_files
@@ -254,3 +255,44 @@ def test_scrub_and_gc_commands_print_a_summary_and_refuse_bad_arguments(tmp_path
         proc = subprocess.run([*command, *args], capture_output=True, text=True,
                               env={k: v for k, v in os.environ.items() if k != "STORAGE_PATH"})
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_negative_cache_answers_until_its_time_and_stays_bounded():
+    clock = Clock()
+    cache = NegativeCache(60, size=3, clock=clock)
+    cache.put("a", ["nosuch"])
+    assert cache.get("a") == ["nosuch"]
+    clock.now += 61
+    assert cache.get("a") is None
+    for key in "bcde":
+        cache.put(key, [key])
+    assert len(cache.entries) == 3 and cache.get("b") is None and cache.get("e") == ["e"]
+    off = NegativeCache(0)
+    off.put("a", ["x"])
+    assert off.get("a") is None
+
+
+def test_rate_limiter_allows_a_minutes_worth_then_refills_per_client():
+    clock = Clock()
+    limiter = RateLimiter(6, size=2, clock=clock)
+    for _ in range(6):
+        limiter.take("10.0.0.1")
+    with pytest.raises(Busy) as refused:
+        limiter.take("10.0.0.1")
+    assert refused.value.retry_after == 10  # one token every 10 s
+    limiter.take("10.0.0.2")  # another client has its own bucket
+    clock.now += 10
+    limiter.take("10.0.0.1")
+    with pytest.raises(Busy):
+        limiter.take("10.0.0.1")
+    limiter.take("10.0.0.3")
+    assert len(limiter.buckets) == 2  # bounded: the least recent client went
+    RateLimiter(0).take("anyone")  # 0: no limit

@@ -72,6 +72,54 @@ def test_different_images_build_in_parallel_up_to_the_limit(start, max_builds):
         assert overlap <= 0, (a0, a1, b0, b1)
 
 
+def test_unknown_names_are_evaluated_once_then_answered_from_memory(start):
+    server = start()
+    for _ in range(3):
+        status, _, body = get(server, "nosuchthing/hello")
+        assert status == 404 and body["errors"][0]["detail"]["not_found"] == ["nosuchthing"]
+    assert [e["packages"] for e in server.events("build")] == [["hello", "nosuchthing"]]
+    assert server.metrics()["registry_negative_cache_hits_total"] == 2
+
+
+def test_a_client_over_its_build_rate_gets_429_and_others_do_not(start):
+    server = start("--client-builds-per-minute", "2")
+    assert [get(server, f"nosuch{i}")[0] for i in range(2)] == [404, 404]
+    status, headers, body = server.request("GET", "/v2/nosuch2/manifests/latest")
+    assert status == 429 and json.loads(body)["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert 1 <= int(headers["retry-after"]) <= 30
+    # What costs no build is still served to it: a name found unknown before.
+    assert get(server, "nosuch0")[0] == 404
+    # Another client is not limited by this one.
+    status, _, _ = server.request("GET", "/v2/nosuch2/manifests/latest", source="127.0.0.2")
+    assert status == 404
+    assert len(server.events("build")) == 3
+
+
+def test_a_full_build_queue_is_429_with_retry_after(start):
+    server = start("--max-builds", "1", "--max-queue", "1")
+    with ThreadPoolExecutor(2) as pool:
+        slow = list(pool.map(lambda name: pool.submit(get, server, name), ["slowa", "slowb"]))
+        deadline = time.monotonic() + 60
+        while server.metrics().get("registry_builds_running", 0) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        status, headers, body = server.request("GET", "/v2/hello/manifests/latest")
+        assert status == 429 and json.loads(body)["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert int(headers["retry-after"]) >= 1
+        # Joining a build in the queue costs nothing: it is not refused.
+        assert get(server, "slowb")[0] == 200
+        assert [f.result()[0] for f in slow] == [200, 200]
+    assert server.metrics()['registry_requests_refused_total{reason="build queue full"}'] == 1
+
+
+def test_too_many_packages_in_a_name_is_400_before_any_build(start):
+    server = start("--max-packages", "3")
+    status, _, body = get(server, "a/b/c/d")
+    assert status == 400 and body["errors"][0]["code"] == "NAME_INVALID"
+    assert get(server, "shell/hello")[0] == 200  # shell's packages do not count
+    assert server.events("build") and all("hello" in e["packages"] for e in server.events("build"))
+
+
 def _hanging_builders(nonce):
     """Processes running the `hang` package's builder (found by its unique
     sleep time)."""

@@ -14,6 +14,11 @@
    holds it), and the storage looked at again once it is held;
 4. else from a new build, once one of ``max_builds`` slots is free.
 
+Before a new build is started, the bounds of ``limits`` apply: an image
+found unknown before (within the negative cache's time) is answered
+``NotFound`` at once; a client over its build rate, or a queue already
+``max_queue`` builds long behind the busy slots, gets ``limits.Busy``.
+
 A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
 N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in its
 own process group, killed at the timeout.  It prints the path of
@@ -35,6 +40,7 @@ import time
 from dataclasses import dataclass
 
 from . import manifests
+from .limits import Busy, NegativeCache, RateLimiter
 from .storage import DigestMismatch
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -71,21 +77,30 @@ class ImageRequest:
 
 
 class Builder:
-    def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=()):
+    def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=(),
+                 max_queue=16, client_builds_per_minute=0, negative_ttl=0):
         self.storage = storage
         self.metrics = metrics
         self.log = log
         self.build_command = build_command
         self.timeout = timeout
         self.extra_args = list(extra_args)
+        self.max_builds = max_builds
+        self.max_queue = max_queue
         self.slots = asyncio.Semaphore(max_builds)
+        self.not_found = NegativeCache(negative_ttl)
+        self.rates = RateLimiter(client_builds_per_minute)
         self.running = {}  # key -> asyncio.Task
         self.processes = set()
         # Per package source: the `shell` packages it does not have.
         self.missing_optional = {}
 
-    async def image(self, request, optional=frozenset()):
+    async def image(self, request, optional=frozenset(), client=None):
         key = request.key()
+        missing = self.not_found.get(key)
+        if missing is not None:
+            self.metrics.count("registry_negative_cache_hits_total")
+            raise NotFound(missing)
         if request.pinned:
             record = await asyncio.to_thread(self._stored, key)
             if record is not None:
@@ -94,6 +109,7 @@ class Builder:
         self.metrics.count("registry_cache_misses_total")
         task = self.running.get(key)
         if task is None:
+            self._admit(client)
             task = asyncio.ensure_future(self._build(request, optional))
             self.running[key] = task
             task.add_done_callback(lambda _: self.running.pop(key, None))
@@ -101,6 +117,18 @@ class Builder:
             self.metrics.count("registry_builds_joined_total")
         # shield: a client that goes away does not cancel the others' build.
         return await asyncio.shield(task)
+
+    def _admit(self, client):
+        """Raise Busy if a new build may not start now."""
+        try:
+            if len(self.running) >= self.max_builds + self.max_queue:
+                seconds = self.metrics.get("registry_build_seconds_sum")
+                count = self.metrics.get("registry_build_seconds_count")
+                raise Busy("build queue full", (seconds / count if count else 10) * len(self.running) / self.max_builds)
+            self.rates.take(client)
+        except Busy as e:
+            self.metrics.count("registry_requests_refused_total", reason=e.reason)
+            raise
 
     def _stored(self, key, report=True):
         """The stored record of image `key` if it is intact, else None (a
@@ -141,8 +169,9 @@ class Builder:
                     self.metrics.count("registry_cache_hits_total")
                     return record
             record = await self._build_once(request, optional)
-        except NotFound:
+        except NotFound as e:
             self.metrics.count("registry_builds_total", result="not_found")
+            self.not_found.put(request.key(), e.pkgs)
             raise
         except BuildFailed:
             self.metrics.count("registry_builds_total", result="failed")

@@ -38,6 +38,10 @@ class Config:
     popularity: str | None
     popularity_url: str | None
     shutdown_timeout: float
+    max_queue: int
+    max_packages: int
+    client_builds_per_minute: float
+    negative_cache_seconds: float
 
 
 def _parser(env):
@@ -66,6 +70,14 @@ def _parser(env):
       help="most layers in an image (default: 96)")
     o("--max-builds", type=int, default=env.get("GROUP_LAYERS_MAX_BUILDS", "2"), metavar="N",
       help="builds of different images running at once (default: 2)")
+    o("--max-queue", type=int, default=env.get("GROUP_LAYERS_MAX_QUEUE", "16"), metavar="N",
+      help="builds that may wait for a slot; more is 429 TOOMANYREQUESTS (default: 16)")
+    o("--max-packages", type=int, default=env.get("GROUP_LAYERS_MAX_PACKAGES", "32"), metavar="N",
+      help="most packages named in one image name (default: 32)")
+    o("--client-builds-per-minute", type=float, default=env.get("GROUP_LAYERS_CLIENT_BUILDS_PER_MINUTE", "20"),
+      metavar="N", help="builds one client address may start a minute, 0 for no limit (default: 20)")
+    o("--negative-cache-seconds", type=float, default=env.get("GROUP_LAYERS_NEGATIVE_CACHE_SECONDS", "600"),
+      metavar="SECONDS", help="how long an image of unknown packages is answered from memory (default: 600)")
     o("--build-command", default=env.get("GROUP_LAYERS_BUILD_COMMAND", "nixery-build-image"),
       help="the wrapper that builds an image (default: %(default)s)")
     o("--nix-build-args", default=env.get("GROUP_LAYERS_NIX_BUILD_ARGS", ""), metavar="ARGS",
@@ -95,7 +107,10 @@ def parse(argv, env=None):
     if a.popularity and not os.path.isfile(a.popularity):
         raise BadConfig(f"popularity file {a.popularity}: not a file")
     for flag, value, low in (("--port", a.port, 0), ("--max-layers", a.max_layers, 2),
-                             ("--max-builds", a.max_builds, 1)):
+                             ("--max-builds", a.max_builds, 1), ("--max-queue", a.max_queue, 0),
+                             ("--max-packages", a.max_packages, 1),
+                             ("--client-builds-per-minute", a.client_builds_per_minute, 0),
+                             ("--negative-cache-seconds", a.negative_cache_seconds, 0)):
         if value < low:
             raise BadConfig(f"{flag} {value}: must be at least {low}")
     if a.timeout <= 0:
@@ -114,4 +129,6 @@ def parse(argv, env=None):
     return Config(host=a.host, port=a.port, storage=a.storage, source=source,
                   build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
-                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout)
+                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout, max_queue=a.max_queue,
+                  max_packages=a.max_packages, client_builds_per_minute=a.client_builds_per_minute,
+                  negative_cache_seconds=a.negative_cache_seconds)

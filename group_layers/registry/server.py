@@ -38,6 +38,7 @@ from . import config as configuration
 from . import manifests, names, serving, upkeep
 from .errors import API_HEADERS, RegistryError, log
 from .builds import Builder, BuildFailed, NotFound, ImageRequest
+from .limits import Busy
 from .metrics import Metrics
 from .sources import UnknownRevision
 from .storage import FilesystemStorage
@@ -56,7 +57,9 @@ class Registry:
         self.popularity = popularity
         self.draining = asyncio.Event()
         self.builder = Builder(storage, self.metrics, log, cfg.build_command, cfg.max_builds,
-                               cfg.timeout, cfg.nix_build_args)
+                               cfg.timeout, cfg.nix_build_args, max_queue=cfg.max_queue,
+                               client_builds_per_minute=cfg.client_builds_per_minute,
+                               negative_ttl=cfg.negative_cache_seconds)
 
     def app(self):
         app = web.Application(middlewares=[self._errors])
@@ -115,7 +118,7 @@ class Registry:
         if names.is_digest_reference(reference):
             digest = _checked_digest(reference)
         else:
-            record = await self._image(name, reference)
+            record = await self._image(name, reference, request.remote)
             chosen = manifests.choose(request.headers.getall("Accept", []))
             digest = record["oci" if chosen == manifests.OCI_MANIFEST else "docker"]
         data = await asyncio.to_thread(self.storage.manifest, digest)
@@ -125,10 +128,13 @@ class Registry:
             **API_HEADERS, "Content-Type": manifests.media_type(data),
             "Docker-Content-Digest": f"sha256:{digest}", "ETag": f'"sha256:{digest}"'})
 
-    async def _image(self, name, tag):
+    async def _image(self, name, tag, client):
         if names.TAG.fullmatch(tag) is None:
             raise RegistryError(400, "TAG_INVALID", "invalid tag", {"tag": tag[:200]})
         packages, optional = names.packages(name)
+        if len(packages) - len(optional) > self.cfg.max_packages:
+            raise RegistryError(400, "NAME_INVALID", f"more than {self.cfg.max_packages} packages in one name",
+                                {"packages": len(packages) - len(optional)})
         try:
             resolved = await self.cfg.source.resolve(tag)
         except UnknownRevision as e:
@@ -137,7 +143,10 @@ class Registry:
         request = ImageRequest(packages, resolved.pkg_source, resolved.pinned, self.cfg.max_layers,
                                self.popularity)
         try:
-            return await self.builder.image(request, optional)
+            return await self.builder.image(request, optional, client)
+        except Busy as e:
+            raise RegistryError(429, "TOOMANYREQUESTS", f"too many requests: {e.reason}",
+                                headers={"Retry-After": str(e.retry_after)}) from None
         except NotFound as e:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "packages not found in the package set",
                                 {"not_found": e.pkgs}) from None
@@ -261,7 +270,10 @@ def main(argv=None):
     host, port = sock.getsockname()[:2]
     log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
          "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
-         "max_builds": cfg.max_builds, "timeout": cfg.timeout, "swept_temp_files": storage.swept})
+         "max_builds": cfg.max_builds, "max_queue": cfg.max_queue, "max_packages": cfg.max_packages,
+         "client_builds_per_minute": cfg.client_builds_per_minute,
+         "negative_cache_seconds": cfg.negative_cache_seconds, "timeout": cfg.timeout,
+         "swept_temp_files": storage.swept})
     asyncio.run(serving.serve(registry.app(), sock, cfg.shutdown_timeout, access_logger(registry.metrics),
                               registry.draining))
     log({"event": "stop"})
