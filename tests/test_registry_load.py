@@ -28,3 +28,20 @@ def test_the_load_benchmark_runs_bounded_and_reports_every_server(tmp_path):
         assert 0 < row["requests"] <= 40
         assert row["p50_ms"] <= row["p99_ms"]
     assert "| blob (" in proc.stdout and "first byte of the manifest" in proc.stdout
+
+
+def test_the_flood_benchmark_runs_small_and_nothing_is_evaluated_twice(tmp_path):
+    out = tmp_path / "flood.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.registry_flood", "--clients", "4", "--names", "30",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    alone, defaults, unlimited = json.loads(out.read_text())
+    assert alone["row"] == "no flood" and "requests" not in alone
+    for row in (defaults, unlimited):
+        assert row["requests"] == 60 and sum(row["statuses"].values()) == 60
+        assert set(row["statuses"]) <= {"404", "429"}
+        assert row["most_per_name"] == 1 and 0 < row["evaluations"] <= 30
+    # The default rate limit refused part of the flood; without it, the
+    # negative cache answered every second request of a name.
+    assert defaults["statuses"].get("429", 0) > 0 and unlimited["evaluations"] == 30
+    assert "| no rate limit |" in proc.stdout

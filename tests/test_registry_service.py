@@ -151,6 +151,55 @@ def test_build_timeout_is_a_500_and_not_cached(start):
             os.kill(pid, signal.SIGKILL)
 
 
+def _alive(pid):
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid):
+    children = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_builds_die_with_a_server_killed_with_sigkill(start):
+    server = start()
+    def pull():
+        with pytest.raises(OSError):  # the server dies under it
+            server.request("GET", "/v2/hang/manifests/latest", timeout=120)
+
+    threading.Thread(target=pull, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not _hanging_builders(start.nonce):
+            assert time.monotonic() < deadline, "the hang package's builder did not start"
+            time.sleep(0.2)
+        build = _descendants(server.proc.pid)
+        assert build
+        server.proc.kill()
+        server.proc.wait()
+        deadline = time.monotonic() + 30
+        while (left := [p for p in build + _hanging_builders(start.nonce) if _alive(p)]):
+            assert time.monotonic() < deadline, f"still running after the server was killed: {left}"
+            time.sleep(0.2)
+    finally:
+        for pid in _hanging_builders(start.nonce):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_lets_the_in_flight_response_finish(start):
     server = start()
     result = {}

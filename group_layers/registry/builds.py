@@ -20,8 +20,9 @@ found unknown before (within the negative cache's time) is answered
 ``max_queue`` builds long behind the busy slots, gets ``limits.Busy``.
 
 A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
-N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in its
-own process group, killed at the timeout.  It prints the path of
+N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in a
+process group of its own under ``guard`` (which kills the group when the
+server dies, even by SIGKILL), stopped at the timeout.  It prints the path of
 manifest-output.json: an error object for unknown packages (``NotFound``),
 or the manifest and where its blobs are (``layerLocations``), which are
 copied into the storage (blobs already there are not copied again).  A
@@ -39,7 +40,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from . import manifests
+from . import guard, manifests
 from .limits import Busy, NegativeCache, RateLimiter
 from .storage import DigestMismatch
 
@@ -215,12 +216,12 @@ class Builder:
 
     async def _run(self, request, packages):
         """Run the wrapper; the parsed manifest-output.json."""
-        cmd = self.command(request, packages)
+        cmd = guard.command(STOP_GRACE_SECONDS, self.command(request, packages))
         started = time.monotonic()
         self.metrics.gauge_add("registry_builds_running", 1)
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE)
         self.processes.add(proc)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
@@ -275,9 +276,10 @@ class Builder:
             pass
 
     async def _stop(self, proc):
-        """Stop a build: SIGTERM first, for Nix stops the builders it started
-        (they run in sessions of their own, which killing nix-build would
-        leave running), then SIGKILL after a grace period."""
+        """Stop a build: SIGTERM to its group first, for Nix stops the
+        builders it started (they run in sessions of their own, which killing
+        nix-build would leave running), then SIGKILL after a grace period
+        (the guard does the same; this is in case it cannot)."""
         self._signal(proc, signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)
