@@ -16,8 +16,11 @@
 
 Before a new build is started, the bounds of ``limits`` apply: an image
 found unknown before (within the negative cache's time) is answered
-``NotFound`` at once; a client over its build rate, or a queue already
-``max_queue`` builds long behind the busy slots, gets ``limits.Busy``.
+``NotFound`` at once; a client over its build rate, or with
+``client_max_builds`` builds of its own in flight already, or a queue
+already ``max_queue`` builds long behind the busy slots, gets
+``limits.Busy``.  (The per-client bound keeps one client from filling the
+queue, so others' pulls still get in.)
 
 A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
 N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in a
@@ -38,6 +41,7 @@ import os
 import re
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from . import guard, manifests
@@ -79,7 +83,7 @@ class ImageRequest:
 
 class Builder:
     def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=(),
-                 max_queue=16, client_builds_per_minute=0, negative_ttl=0):
+                 max_queue=16, client_builds_per_minute=0, client_max_builds=4, negative_ttl=0):
         self.storage = storage
         self.metrics = metrics
         self.log = log
@@ -91,6 +95,8 @@ class Builder:
         self.slots = asyncio.Semaphore(max_builds)
         self.not_found = NegativeCache(negative_ttl)
         self.rates = RateLimiter(client_builds_per_minute)
+        self.client_max_builds = client_max_builds
+        self.client_builds = Counter()  # client -> builds it started, in flight
         self.running = {}  # key -> asyncio.Task
         self.processes = set()
         # Per package source: the `shell` packages it does not have.
@@ -113,7 +119,8 @@ class Builder:
             self._admit(client)
             task = asyncio.ensure_future(self._build(request, optional))
             self.running[key] = task
-            task.add_done_callback(lambda _: self.running.pop(key, None))
+            self.client_builds[client] += 1
+            task.add_done_callback(lambda _: self._done(key, client))
         else:
             self.metrics.count("registry_builds_joined_total")
         # shield: a client that goes away does not cancel the others' build.
@@ -121,15 +128,24 @@ class Builder:
 
     def _admit(self, client):
         """Raise Busy if a new build may not start now."""
+        seconds = self.metrics.get("registry_build_seconds_sum")
+        count = self.metrics.get("registry_build_seconds_count")
+        wait = (seconds / count if count else 10) * len(self.running) / self.max_builds
         try:
             if len(self.running) >= self.max_builds + self.max_queue:
-                seconds = self.metrics.get("registry_build_seconds_sum")
-                count = self.metrics.get("registry_build_seconds_count")
-                raise Busy("build queue full", (seconds / count if count else 10) * len(self.running) / self.max_builds)
+                raise Busy("build queue full", wait)
+            if self.client_builds[client] >= self.client_max_builds:
+                raise Busy("builds of this client in flight", wait)
             self.rates.take(client)
         except Busy as e:
             self.metrics.count("registry_requests_refused_total", reason=e.reason)
             raise
+
+    def _done(self, key, client):
+        self.running.pop(key, None)
+        self.client_builds[client] -= 1
+        if not self.client_builds[client]:
+            del self.client_builds[client]
 
     def _stored(self, key, report=True):
         """The stored record of image `key` if it is intact, else None (a

@@ -41,6 +41,7 @@ class Config:
     max_queue: int
     max_packages: int
     client_builds_per_minute: float
+    client_max_builds: int
     negative_cache_seconds: float
 
 
@@ -76,6 +77,8 @@ def _parser(env):
       help="most packages named in one image name (default: 32)")
     o("--client-builds-per-minute", type=float, default=env.get("GROUP_LAYERS_CLIENT_BUILDS_PER_MINUTE", "20"),
       metavar="N", help="builds one client address may start a minute, 0 for no limit (default: 20)")
+    o("--client-max-builds", type=int, default=env.get("GROUP_LAYERS_CLIENT_MAX_BUILDS", "4"), metavar="N",
+      help="builds one client address may have running or queued at once (default: 4)")
     o("--negative-cache-seconds", type=float, default=env.get("GROUP_LAYERS_NEGATIVE_CACHE_SECONDS", "600"),
       metavar="SECONDS", help="how long an image of unknown packages is answered from memory (default: 600)")
     o("--build-command", default=env.get("GROUP_LAYERS_BUILD_COMMAND", "nixery-build-image"),
@@ -110,6 +113,7 @@ def parse(argv, env=None):
                              ("--max-builds", a.max_builds, 1), ("--max-queue", a.max_queue, 0),
                              ("--max-packages", a.max_packages, 1),
                              ("--client-builds-per-minute", a.client_builds_per_minute, 0),
+                             ("--client-max-builds", a.client_max_builds, 1),
                              ("--negative-cache-seconds", a.negative_cache_seconds, 0)):
         if value < low:
             raise BadConfig(f"{flag} {value}: must be at least {low}")
@@ -131,4 +135,5 @@ def parse(argv, env=None):
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
                   popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout, max_queue=a.max_queue,
                   max_packages=a.max_packages, client_builds_per_minute=a.client_builds_per_minute,
+                  client_max_builds=a.client_max_builds,
                   negative_cache_seconds=a.negative_cache_seconds)

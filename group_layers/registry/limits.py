@@ -10,8 +10,9 @@ names costs little and cannot starve real pulls:
   tokens a minute, up to a minute's worth saved.  Cache hits, joined builds
   and negative-cache answers take no token.
 - ``Busy``: the answer when a limit is reached (``429 TOOMANYREQUESTS`` with
-  ``Retry-After``); the queue of builds waiting for a slot is bounded by the
-  builder (``builds.Builder``) the same way.
+  ``Retry-After``); the builds one client has in flight, and the queue of
+  builds waiting for a slot, are bounded by the builder (``builds.Builder``)
+  the same way.
 
 Both tables are bounded (least recently used entries go first), so memory
 stays bounded whatever the number of names or clients.

@@ -59,7 +59,7 @@ class Registry:
         self.builder = Builder(storage, self.metrics, log, cfg.build_command, cfg.max_builds,
                                cfg.timeout, cfg.nix_build_args, max_queue=cfg.max_queue,
                                client_builds_per_minute=cfg.client_builds_per_minute,
-                               negative_ttl=cfg.negative_cache_seconds)
+                               client_max_builds=cfg.client_max_builds, negative_ttl=cfg.negative_cache_seconds)
 
     def app(self):
         app = web.Application(middlewares=[self._errors])
@@ -271,7 +271,7 @@ def main(argv=None):
     log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
          "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
          "max_builds": cfg.max_builds, "max_queue": cfg.max_queue, "max_packages": cfg.max_packages,
-         "client_builds_per_minute": cfg.client_builds_per_minute,
+         "client_builds_per_minute": cfg.client_builds_per_minute, "client_max_builds": cfg.client_max_builds,
          "negative_cache_seconds": cfg.negative_cache_seconds, "timeout": cfg.timeout,
          "swept_temp_files": storage.swept})
     asyncio.run(serving.serve(registry.app(), sock, cfg.shutdown_timeout, access_logger(registry.metrics),
