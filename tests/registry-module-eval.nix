@@ -24,6 +24,10 @@ let
           type = lib.types.attrsOf (lib.types.submodule { freeformType = lib.types.attrsOf lib.types.anything; });
           default = { };
         };
+        systemd.timers = lib.mkOption {
+          type = lib.types.attrsOf (lib.types.submodule { freeformType = lib.types.attrsOf lib.types.anything; });
+          default = { };
+        };
         networking.firewall.allowedTCPPorts = lib.mkOption {
           type = lib.types.listOf lib.types.port;
           default = [ ];
@@ -46,6 +50,8 @@ let
 in
 {
   service = config.systemd.services.group-layers-registry or null;
+  gcService = config.systemd.services.group-layers-registry-gc or null;
+  gcTimer = config.systemd.timers.group-layers-registry-gc or null;
   ports = config.networking.firewall.allowedTCPPorts;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
   inherit (config.services.group-layers-registry) package;
