@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci")
+CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "docker-registry")
 
 
 def pytest_sessionstart(session):
