@@ -327,3 +327,64 @@ def test_a_blob_that_is_not_what_the_manifest_says_is_never_stored(tmp_path, env
         assert no_temp_files(tmp_path / "storage")
     finally:
         assert server.stop() == 0
+
+
+def test_two_servers_on_one_storage_build_a_cold_image_once(tmp_path, fixture, env, build_command):
+    """The storage's build lock: two replicas asked for one cold image at
+    once build it once; the other waits for the lock, then serves the stored
+    image."""
+    pkgs = package_set(tmp_path / "pkgs", uuid.uuid4().hex, fixture)
+    servers = [Server(tmp_path / "storage", tmp_path / f"{n}.log", env, "--pkgs-path", pkgs,
+                      "--build-command", build_command) for n in "ab"]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda s: get(s, "slowa"), servers))
+        assert [status for status, _, _ in answers] == [200, 200]
+        assert len({headers["docker-content-digest"] for _, headers, _ in answers}) == 1
+        builds = [e for s in servers for e in s.events("build")]
+        assert [e["packages"] for e in builds] == [["slowa"]]
+        assert sum(s.metrics().get("registry_builds_waited_total", 0) for s in servers) == 1
+    finally:
+        for s in servers:
+            assert s.stop() == 0
+
+
+def _gc(storage, *flags):
+    proc = subprocess.run([sys.executable, "-m", "group_layers.registry", "gc", "--storage", str(storage), *flags],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_gc_on_a_shared_storage_spares_what_images_use_and_what_is_young(tmp_path, fixture, env, build_command):
+    """Replica a builds from a pinned source (its images are recorded);
+    replica b from an unpinned one (its blobs have no record, as a build in
+    flight's have not yet). gc keeps b's young blobs; with no grace period it
+    removes them and keeps a's, which a still serves whole; b builds its
+    image again when asked, storing the blobs again."""
+    storage = tmp_path / "storage"
+    pinned = package_set(tmp_path / "pinned", uuid.uuid4().hex, fixture)
+    unpinned = write_package_set(tmp_path / "unpinned", uuid.uuid4().hex, fixture)
+    a = Server(storage, tmp_path / "a.log", env, "--pkgs-path", pinned, "--build-command", build_command)
+    b = Server(storage, tmp_path / "b.log", env, "--pkgs-path", str(unpinned), "--build-command", build_command)
+    try:
+        status, _, mine = get(a, "hello")
+        assert status == 200
+        status, _, theirs = get(b, "hello")
+        assert status == 200
+        only_b = {l["digest"] for l in theirs["layers"]} - {l["digest"] for l in mine["layers"]}
+        assert only_b, "the two package sets' images share every layer"
+        assert _gc(storage)["blobs_removed"] == 0
+        removed = _gc(storage, "--grace", "0")
+        assert removed["blobs_removed"] >= len(only_b)
+        blobs = storage / "blobs" / "sha256"
+        assert not any((blobs / d[7:]).exists() for d in only_b)
+        assert all((blobs / d["digest"][7:]).exists() for d in [mine["config"], *mine["layers"]])
+        run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{a.host}/hello:latest",
+             f"oci:{tmp_path / 'oci'}:a"], None)
+        assert a.metrics().get("registry_images_repaired_total", 0) == 0
+        assert get(b, "hello")[0] == 200
+        assert all((blobs / d[7:]).exists() for d in only_b)
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0
