@@ -1,6 +1,7 @@
-"""benchmarks/registry_load.py, small and bounded: a cold build, then a few
-clients against the registry and the static servers, each measurement
-stopped by its request limit or time limit."""
+"""benchmarks/registry_load.py and registry_flood.py, small and bounded: a
+cold build, then a few clients against the registry, two replicas of it,
+docker-registry and the static servers, each measurement stopped by its
+request limit or time limit; a small flood of unknown names during a pull."""
 
 import json
 import shutil
@@ -23,11 +24,13 @@ def test_the_load_benchmark_runs_bounded_and_reports_every_server(tmp_path):
     report = json.loads(out.read_text())
     assert report["cold_ttfb_s"] > 0 and report["cold_pull_s"] >= report["cold_ttfb_s"]
     seen = {(r["what"], r["server"]) for r in report["rows"]}
-    assert seen == {(w, s) for w in ("manifest", "blob") for s in ("registry", "http.server", "aiohttp static")}
+    assert seen == {(w, s) for w in ("manifest", "blob")
+                    for s in ("registry", "registry, 2 replicas", "docker-registry", "http.server", "aiohttp static")}
     for row in report["rows"]:
         assert 0 < row["requests"] <= 40
         assert row["p50_ms"] <= row["p99_ms"]
     assert "| blob (" in proc.stdout and "first byte of the manifest" in proc.stdout
+    assert "x docker-registry's" in proc.stdout
 
 
 def test_the_flood_benchmark_runs_small_and_nothing_is_evaluated_twice(tmp_path):
