@@ -16,7 +16,9 @@
 #                                      pkgs.streamGroupLayeredImage, pkgs.groupLayersPopularity
 #   nixosModules.default               ./nixos/module.nix and ./nixos/registry.nix
 #   nixosModules.registry              ./nixos/registry.nix (services.group-layers-registry)
-#   checks.<system>                    the engine on a tiny graph; an image of hello
+#   checks.<system>                    the engine's unit tests; the engine on hello's
+#                                      graph; bad arguments refused and unknown
+#                                      packages not_found; an image of hello
 #                                      (x86_64-linux only, see below)
 #
 # No flake.lock is committed: it cannot be made offline. The first use with
@@ -157,8 +159,67 @@
         let
           pkgs = pkgsFor system;
           engine = self.packages.${system}.group-layers;
+          # The unit tests that need no Nix: the engine's, the cohort
+          # strategy's, the registry's parts', with what they import.
+          unitTests = builtins.path {
+            name = "group-layers-unit-tests";
+            path = ./tests;
+            filter =
+              path: type:
+              type == "regular"
+              && builtins.match "(test_engine_.*|test_cohort|test_registry_parts|conftest|engine_support|nix_support)[.]py" (
+                baseNameOf path
+              ) != null;
+          };
+          source = builtins.path {
+            name = "group-layers-source";
+            path = ./group_layers;
+            filter = path: type: baseNameOf path != "__pycache__";
+          };
+          refused = args: !(builtins.tryEval (self.lib.${system}.buildImage args).drvPath).success;
         in
         {
+          # The engine's unit tests, with pytest and hypothesis from the
+          # package set (`nix flake check` as scripts/test's first run).
+          engine-tests =
+            pkgs.runCommand "group-layers-engine-tests"
+              {
+                nativeBuildInputs = [
+                  (pkgs.python3.withPackages (ps: [
+                    ps.networkx
+                    ps.jsonschema
+                    ps.aiohttp
+                    ps.pytest
+                    ps.hypothesis
+                  ]))
+                ];
+              }
+              ''
+                cp -R ${source} group_layers
+                cp -R ${unitTests} tests
+                chmod -R u+w .
+                export HOME=$PWD
+                # The one test that runs the installed `nix`: no Nix in a build.
+                python3 -m pytest -q -p no:cacheprovider tests \
+                  --deselect tests/test_engine_pathinfo.py::test_the_installed_nix_on_a_path_not_in_the_store \
+                  > pytest.log || { cat pytest.log >&2; exit 1; }
+                tail -n 1 pytest.log > "$out"
+              '';
+          # Bad arguments are refused at evaluation; unknown packages get
+          # Nixery's not_found answer, whatever the name derived from them.
+          arguments =
+            assert refused { packages = [ "hello" ]; maxLayers = 1; };
+            assert refused { packages = [ "hello" ]; tag = "a b"; };
+            assert refused { packages = "hello"; };
+            pkgs.runCommand "group-layers-check-arguments"
+              {
+                notFound = self.lib.${system}.buildImage { packages = [ "no-such-package" "$(touch x)" ]; };
+                nativeBuildInputs = [ pkgs.jq ];
+              }
+              ''
+                jq -e '. == {"error": "not_found", "pkgs": ["no-such-package", "$(touch x)"]}' "$notFound"
+                touch "$out"
+              '';
           # The engine builds and groups hello's closure into at most 2 layers.
           engine =
             pkgs.runCommand "group-layers-check-engine"

@@ -516,9 +516,9 @@ let
 
   notFoundMessage = "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}";
 in
-builtins.seq checked.valid (
+builtins.seq checked.validBeforeLookup (
 if notFound == [ ] then
-  manifestOutput
+  builtins.seq checked.valid manifestOutput
   // {
     inherit image stream notFound;
     layers = registryLayers;

@@ -12,11 +12,13 @@
 #   in checks.check "group-layers" { inherit name tag packages ...; }
 #
 # `check where args` returns { packages, config, maxLayers, uid, gid, name,
-# tag, drvName, pkgSource, valid }; `where` starts every error message (the
-# NixOS module passes "virtualisation.group-layers.images.<name>"). `valid`
-# is true once every argument is checked: seq it before the result so that an
-# argument the result does not read (a tag, for `buildImage`) is still
-# checked. The patterns are exported for the NixOS module's option types.
+# tag, drvName, pkgSource, valid, validBeforeLookup }; `where` starts every
+# error message (the NixOS module passes
+# "virtualisation.group-layers.images.<name>"). `valid` is true once every
+# argument is checked: seq it before the result so that an argument the
+# result does not read (a tag, for `buildImage`) is still checked.
+# `validBeforeLookup` leaves out a name derived from the packages (no `name`
+# given), for a caller that answers unknown packages before naming the image. The patterns are exported for the NixOS module's option types.
 #
 # JSON strings (`packages`, `config`) are checked before builtins.fromJSON,
 # whose parse error cannot be caught and does not say which argument it was:
@@ -319,5 +321,9 @@ rec {
     result
     // {
       valid = lib.deepSeq result true;
+      # Every argument but a name derived from the packages, which a caller
+      # judges only once the packages are found: unknown ones get their
+      # not_found answer whatever that name would be, as from Nixery.
+      validBeforeLookup = lib.deepSeq (removeAttrs result (lib.optionals (name == null) [ "name" "drvName" ])) true;
     };
 }

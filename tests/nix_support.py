@@ -12,18 +12,21 @@ With the sandbox on, the offline package set, which wraps the host's tools
 (/bin/bash, /usr/bin/tar, Debian's python3), needs them inside the sandbox:
 ``HOST_TOOL_PATHS`` are bind-mounted there with ``extra-sandbox-paths``.
 Real nixpkgs needs none of this.
+
+nixpkgs' real lib (the module system, for the NixOS modules' tests) is
+looked for here too, once: ``nixpkgs_lib()``, also as
+``python3 tests/nix_support.py nixpkgs-lib`` for scripts/trixie-root.
 """
 
+import functools
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PKGS = REPO / "tests" / "fixture-pkgs"
-# nixpkgs' real lib, for the NixOS modules' tests (lib.evalModules), read in
-# place: the folder that holds lib/ ($NIXPKGS_LIB, or ../shared/nixpkgs-lib
-# beside the checkout), as its canonical path: restricted evaluation allows
-# what -I names, and refuses a path reached through a symlink.
-NIXPKGS_LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib")).resolve()
 
 
 def _sandbox_path(path):
@@ -76,3 +79,102 @@ def nix_environment(nix_path=f"nixpkgs={FIXTURE_PKGS}", home=None):
     if home is not None:
         env.update(HOME=str(home), XDG_CACHE_HOME=str(Path(home) / "cache"))
     return env
+
+
+# nixpkgs' lib ------------------------------------------------------------------
+
+# What a test that needs nixpkgs' lib says when it skips.
+NO_NIXPKGS_LIB = ("nixpkgs' lib not found: set NIXPKGS_LIB to a nixpkgs checkout (looked at NIXPKGS_LIB, "
+                  "<nixpkgs> on NIX_PATH, the flake's locked nixpkgs, ../shared/nixpkgs-lib)")
+# How long a lookup may wait on Nix (a NIX_PATH or a lock that needs the
+# network): it gives up after that, never hangs.
+LOOKUP_TIMEOUT = 30
+
+
+class NixpkgsLibError(ValueError):
+    """NIXPKGS_LIB is set to a folder that is not nixpkgs."""
+
+
+def _is_nixpkgs(folder):
+    return folder is not None and (Path(folder) / "lib" / "modules.nix").is_file()
+
+
+def _nix_output(cmd):
+    """stdout of a Nix command on the caller's own NIX_PATH, or None when it
+    fails, is missing or takes longer than LOOKUP_TIMEOUT."""
+    try:
+        proc = subprocess.run([*cmd, "--option", "connect-timeout", "5"], capture_output=True, text=True,
+                              timeout=LOOKUP_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _on_nix_path():
+    """<nixpkgs> as the caller's NIX_PATH (or Nix's default) finds it."""
+    return _nix_output(["nix-instantiate", "--find-file", "nixpkgs"])
+
+
+def _locked_input():
+    """The flake's nixpkgs input as flake.lock pins it, when a lock exists
+    (none is committed) and Nix has or can fetch that tree."""
+    lock = REPO / "flake.lock"
+    if not lock.is_file():
+        return None
+    expr = (f"let lock = builtins.fromJSON (builtins.readFile {json.dumps(str(lock))}); "
+            "in (builtins.fetchTree lock.nodes.${lock.nodes.${lock.root}.inputs.nixpkgs}.locked).outPath")
+    return _nix_output(["nix", "--extra-experimental-features", "nix-command flakes", "eval", "--raw",
+                        "--impure", "--expr", expr])
+
+
+def _beside_checkout():
+    return REPO.parent / "shared" / "nixpkgs-lib"
+
+
+@functools.lru_cache(maxsize=None)
+def nixpkgs_lib():
+    """The folder that holds nixpkgs' real lib/ (it has lib/modules.nix), as
+    its canonical path (restricted evaluation allows what -I names, and
+    refuses a path reached through a symlink), or None. Looked for in this
+    order: $NIXPKGS_LIB (an error if it is set and no nixpkgs); <nixpkgs>
+    on NIX_PATH, where that is real nixpkgs (the offline set is not); the
+    flake's locked nixpkgs input, where flake.lock exists and the tree can
+    be had; ../shared/nixpkgs-lib beside the checkout."""
+    if os.environ.get("NIXPKGS_LIB"):
+        path = Path(os.environ["NIXPKGS_LIB"]).resolve()
+        if not _is_nixpkgs(path):
+            raise NixpkgsLibError(f"NIXPKGS_LIB={os.environ['NIXPKGS_LIB']} has no lib/modules.nix: "
+                                  "it must name a nixpkgs checkout")
+        return path
+    for find in (_on_nix_path, _locked_input, _beside_checkout):
+        path = find()
+        if _is_nixpkgs(path):
+            return Path(path).resolve()
+    return None
+
+
+def require_nixpkgs_lib():
+    """nixpkgs_lib() for a test that needs it: the test skips, with one line
+    naming NIXPKGS_LIB, where there is none (an error under CI=true: see
+    conftest.py)."""
+    import pytest
+
+    found = nixpkgs_lib()
+    if found is None:
+        pytest.skip(NO_NIXPKGS_LIB)
+    return found
+
+
+if __name__ == "__main__":
+    # python3 tests/nix_support.py nixpkgs-lib: prints nixpkgs_lib(); exit 1
+    # when there is none, 2 when NIXPKGS_LIB names no nixpkgs.
+    if sys.argv[1:] != ["nixpkgs-lib"]:
+        sys.exit("usage: python3 tests/nix_support.py nixpkgs-lib")
+    try:
+        found = nixpkgs_lib()
+    except NixpkgsLibError as error:
+        print(f"nix_support: {error}", file=sys.stderr)
+        sys.exit(2)
+    if found is None:
+        sys.exit(1)
+    print(found)

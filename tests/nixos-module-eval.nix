@@ -1,5 +1,5 @@
 # Evaluates nixos/module.nix with nixpkgs' real module system (evalModules of
-# nixpkgs' lib, found at `nixpkgsLib`: ../shared/nixpkgs-lib or $NIXPKGS_LIB)
+# nixpkgs' lib, found at `nixpkgsLib`: tests/nix_support.py's nixpkgs_lib())
 # and the offline package set, beside minimal declarations of the NixOS
 # options the module sets. Those follow NixOS' own (read in nixpkgs'
 # nixos/modules/virtualisation/oci-containers.nix, environment.systemPackages

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-b
 
 # What the flake and its engine need from the checkout.
 FLAKE_FILES = ["flake.nix", "default.nix", "setup.py", "README.md", "LICENSE"]
-FLAKE_DIRS = ["group_layers", "build-image", "nixos", "tests/fixture-pkgs"]
+FLAKE_DIRS = ["group_layers", "build-image", "nixos", "tests"]
 
 # A two-path graph in `nix path-info --json --recursive` form.
 TINY_GRAPH = [
@@ -102,7 +102,7 @@ def test_flake_show_lists_the_outputs(nix, flake):
         assert set(shown["packages"][system]) == {"group-layers", "nixery-build-image", "push", "registry",
                                                   "default"}
         assert set(shown["apps"][system]) == {"group-layers", "build-image", "push", "registry", "default"}
-        assert {"engine"} <= set(shown["checks"][system])
+        assert set(shown["checks"][system]) >= {"engine", "engine-tests", "arguments"}
     assert "image-hello" in shown["checks"]["x86_64-linux"]
     assert set(shown["overlays"]) == {"default"}
     assert set(shown["nixosModules"]) == {"default", "registry"}
@@ -123,6 +123,13 @@ def test_flake_check_passes_without_warnings(flake, env):
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert [w for w in warnings if not any(e in w for e in EXPECTED_WARNINGS)] == []
     assert not (flake / "flake.lock").exists()
+
+
+def test_flake_check_runs_the_engines_unit_tests(nix, system, tmp_path):
+    link = tmp_path / "result"
+    nix("build", f"#checks.{system}.engine-tests", "--out-link", str(link))
+    summary = link.read_text()  # pytest's last line: "N passed, 1 deselected in ...s"
+    assert int(summary.split(" passed")[0]) >= 100 and "failed" not in summary and "error" not in summary, summary
 
 
 def test_build_group_layers_and_run_it(nix, tmp_path):

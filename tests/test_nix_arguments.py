@@ -78,7 +78,9 @@ REFUSED = [
      'group-layers: name is "../../etc", it must be an image repository name'),
     ("name-too-long", "buildImage", [*HELLO, "--argstr", "name", "a" * 256],
      "group-layers: name is 256 characters long, at most 255 are allowed"),
-    ("name-from-packages", "buildImage", ["--argstr", "packages", '["hello", "-x"]'],
+    # (Found packages: unknown ones are not_found whatever the name would be.)
+    ("name-from-packages", "buildImage", ["--arg", "pkgs", 'import <nixpkgs> { overlays = [ (final: prev: '
+                                          '{ "-x" = prev.hello; }) ]; }', "--argstr", "packages", '["hello", "-x"]'],
      'group-layers: name (from packages; set `name`) is "-x/hello"'),
     # The manifest does not read the tag: it is checked all the same.
     ("tag-space", "buildImage", [*HELLO, "--argstr", "tag", "a b"],
@@ -137,6 +139,24 @@ def test_name_with_a_registry_host(tmp_path):
                      "--argstr", "packages", '["", "hello"]')
     assert proc.returncode == 0, proc.stderr  # "" is a name not found, not an error
     assert json.loads(Path(proc.stdout.strip()).read_text()) == {"error": "not_found", "pkgs": [""]}
+
+
+@pytest.mark.parametrize("packages", [["$(touch x)"], ["hello", "No Such Package"], ["hello", "a:b"]])
+def test_unknown_packages_are_not_found_whatever_their_name_would_be(tmp_path, packages):
+    """With no `name`, the one derived from the packages (here no repository
+    name) is judged only once they are all found: unknown ones give Nixery's
+    not_found answer, from the wrapper as a Nixery server runs it."""
+    wrapper = subprocess.run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO), "-A", "nixery-build-image"],
+                             env=nix_environment(), capture_output=True, text=True, check=True).stdout.strip()
+    proc = subprocess.run([f"{wrapper}/bin/nixery-build-image", *NIX_OPTIONS, "--argstr", "packages",
+                           json.dumps(packages)], cwd=tmp_path, env=nix_environment(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(Path(proc.stdout.strip()).read_text()) == {"error": "not_found", "pkgs": packages[-1:]}
+    assert list(tmp_path.iterdir()) == []
+    # A name given is still judged first.
+    proc = nix_build(tmp_path, "--no-out-link", "-A", "buildImage", "--argstr", "name", "Bad Name",
+                     "--argstr", "packages", json.dumps(packages))
+    assert proc.returncode == 1 and 'group-layers: name is "Bad Name"' in proc.stderr
 
 
 def test_long_name_builds_with_a_safe_derivation_name(tmp_path):

@@ -1,5 +1,5 @@
 """nixos/module.nix with nixpkgs' real module system (lib.evalModules from
-../shared/nixpkgs-lib or $NIXPKGS_LIB, read in place) and the offline package
+nix_support.nixpkgs_lib(), read in place) and the offline package
 set, through tests/nixos-module-eval.nix. Evaluation is restricted (only the
 checkout, nixpkgs' lib and the store can be read; NIX_PATH is empty): the
 module needs no <nixpkgs>."""
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from nix_support import NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, nix_environment, require_nixpkgs_lib
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
@@ -34,15 +34,14 @@ def system():
 @pytest.fixture(scope="session")
 def evaluate(system):
     """evaluate(configuration, imports="path") -> (returncode, summary or stderr)"""
-    if not (NIXPKGS_LIB / "lib" / "modules.nix").is_file():
-        pytest.fail(f"nixpkgs' lib is not at {NIXPKGS_LIB} (set NIXPKGS_LIB)")
+    nixpkgs_lib = require_nixpkgs_lib()
 
     def evaluate(configuration, imports="path"):
         proc = subprocess.run(
             ["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json", "--read-write-mode",
-             "--option", "restrict-eval", "true", "-I", str(REPO), "-I", str(NIXPKGS_LIB),
+             "--option", "restrict-eval", "true", "-I", str(REPO), "-I", str(nixpkgs_lib),
              str(REPO / "tests" / "nixos-module-eval.nix"),
-             "--arg", "nixpkgsLib", str(NIXPKGS_LIB), "--arg", "root", str(REPO),
+             "--arg", "nixpkgsLib", str(nixpkgs_lib), "--arg", "root", str(REPO),
              "--argstr", "system", system, "--argstr", "imports", imports,
              "--arg", "configuration", "{ ... }: {" + configuration + "}"],
             env=nix_environment(nix_path=""), capture_output=True, text=True)

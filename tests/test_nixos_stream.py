@@ -1,21 +1,17 @@
 """The NixOS module wires oci-containers' imageStream when the system has it
 (no image tarball in the system closure), imageFile otherwise or when asked,
-evaluated with nixpkgs' real module system (lib from NIXPKGS_LIB or
-../shared/nixpkgs-lib)."""
+evaluated with nixpkgs' real module system (nix_support's
+require_nixpkgs_lib)."""
 
 import json
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from nix_support import NIX_OPTIONS, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, nix_environment, require_nixpkgs_lib
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix is not installed")
-
-LIB = Path(os.environ.get("NIXPKGS_LIB", REPO.parent / "shared" / "nixpkgs-lib")) / "lib"
 
 
 def evaluate(with_stream, load_with=None):
@@ -24,7 +20,7 @@ def evaluate(with_stream, load_with=None):
         args += ["--argstr", "loadWith", load_with]
     process = subprocess.run(
         ["nix-instantiate", "--read-write-mode", "--eval", "--strict", "--json", *NIX_OPTIONS, str(REPO / "tests" / "nixos-stream-eval.nix"),
-         "--arg", "libPath", str(LIB), "--arg", "root", str(REPO), *args],
+         "--arg", "libPath", str(require_nixpkgs_lib() / "lib"), "--arg", "root", str(REPO), *args],
         env=nix_environment(), capture_output=True, text=True)
     assert process.returncode == 0, process.stderr[-3000:]
     return json.loads(process.stdout)

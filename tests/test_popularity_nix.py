@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import FIXTURE_PKGS, FLAKE_OPTIONS, NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
+from nix_support import FIXTURE_PKGS, FLAKE_OPTIONS, NIX_OPTIONS, REPO, nix_environment, require_nixpkgs_lib
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
 
@@ -236,16 +236,8 @@ def test_module_popularity_is_every_images_default_and_overridable(popularity_fi
     images = json.loads(run(
         "nix-instantiate", "--read-write-mode", "--eval", "--strict", "--json", *NIX_OPTIONS,
         str(REPO / "tests" / "popularity-module-eval.nix"),
-        "--arg", "nixpkgsLib", str(nixpkgs_lib()), "--arg", "root", str(REPO),
+        "--arg", "nixpkgsLib", str(require_nixpkgs_lib() / "lib"), "--arg", "root", str(REPO),
         "--argstr", "system", system, "--arg", "popularity", str(popularity_file)))
     layers = {name: archive_layers(run("nix-store", *NIX_OPTIONS, "--realise", drv))
               for name, drv in images.items()}
     assert layers == {"default": cuts["with"], "none": cuts["without"], "own": cuts["with"]}
-
-
-def nixpkgs_lib():
-    """nixpkgs' real lib (for evalModules): nix_support.NIXPKGS_LIB's lib/."""
-    path = NIXPKGS_LIB / "lib"
-    if not path.exists():
-        pytest.fail(f"nixpkgs' lib is not at {path}: set NIXPKGS_LIB")
-    return str(path)

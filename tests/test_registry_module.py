@@ -1,6 +1,6 @@
 """nixos/registry.nix (services.group-layers-registry) with nixpkgs' real
-module system: lib.evalModules from nixpkgs' lib (../shared/nixpkgs-lib or
-$NIXPKGS_LIB), with stand-ins for the NixOS options it sets. The generated
+module system: lib.evalModules from nixpkgs' lib (nix_support's
+require_nixpkgs_lib), with stand-ins for the NixOS options it sets. The generated
 unit is checked, and its ExecStart is run: the server it starts answers.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import NIX_OPTIONS, NIXPKGS_LIB, REPO, nix_environment
+from nix_support import NIX_OPTIONS, REPO, nix_environment, require_nixpkgs_lib
 from registry_support import Server, run
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build is not installed")
@@ -20,10 +20,9 @@ pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-b
 
 
 def evaluate(settings):
-    assert (NIXPKGS_LIB / "lib" / "default.nix").is_file(), f"no nixpkgs lib at {NIXPKGS_LIB} (set NIXPKGS_LIB)"
     return json.loads(run(["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json",
                            str(REPO / "tests" / "registry-module-eval.nix"), "--arg", "root", str(REPO),
-                           "--arg", "nixpkgsLib", str(NIXPKGS_LIB), "--arg", "settings", settings],
+                           "--arg", "nixpkgsLib", str(require_nixpkgs_lib()), "--arg", "settings", settings],
                           nix_environment()))
 
 
@@ -74,14 +73,14 @@ def test_disabled_by_default_and_sources_and_conflicts():
     assert both["failedAssertions"]
     bad = subprocess.run(["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json",
                           str(REPO / "tests" / "registry-module-eval.nix"), "--arg", "root", str(REPO),
-                          "--arg", "nixpkgsLib", str(NIXPKGS_LIB), "--arg", "settings",
+                          "--arg", "nixpkgsLib", str(require_nixpkgs_lib()), "--arg", "settings",
                           "{ enable = true; port = 70000; }"], env=nix_environment(), capture_output=True, text=True)
     assert bad.returncode != 0 and "port" in bad.stderr
 
 
 def test_the_generated_exec_start_starts_a_working_server(enabled, tmp_path):
     built = run(["nix-build", "--no-out-link", *NIX_OPTIONS, str(REPO / "tests" / "registry-module-eval.nix"),
-                 "--arg", "root", str(REPO), "--arg", "nixpkgsLib", str(NIXPKGS_LIB),
+                 "--arg", "root", str(REPO), "--arg", "nixpkgsLib", str(require_nixpkgs_lib()),
                  "--arg", "settings", "{ enable = true; }", "-A", "package"], nix_environment())
     argv = shlex.split(enabled["service"]["serviceConfig"]["ExecStart"])
     assert argv[0] == f"{built}/bin/group-layers-registry" == f"{enabled['package']}/bin/group-layers-registry"

@@ -18,9 +18,10 @@ let
   tools = import ./tools.nix { inherit lib final; };
   python = import ./python.nix { inherit lib final; };
   toys = import ./toys.nix { inherit lib final; };
+  busybox = import ./busybox.nix { inherit lib final; };
   fetchers = import ./fetchers.nix { inherit lib; };
 in
-stdenvParts // trivial // tools // python // toys // fetchers // {
+stdenvParts // trivial // tools // python // toys // busybox // fetchers // {
   inherit lib config system overlays;
   pkgs = final;
   buildPackages = final;

@@ -277,5 +277,6 @@ in
       '';
     };
     pytest = hostPythonModule { pname = "pytest"; version = "7.2.1"; module = "pytest"; debianPackage = "python3-pytest"; };
+    hypothesis = hostPythonModule { pname = "hypothesis"; version = "6.67.1"; module = "hypothesis"; debianPackage = "python3-hypothesis"; };
   } // toys self)).extend (lib.composeManyExtensions final.pythonPackagesExtensions);
 }
