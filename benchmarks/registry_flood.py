@@ -23,10 +23,8 @@ failure of the pull ends the run with status 1.
 
 import argparse
 import asyncio
-import json
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -39,6 +37,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from registry_support import Server, fixture_in_store, package_set, server_environment, wrapper  # noqa: E402
 
 from .progress import Progress  # noqa: E402
+from .registry_load import run  # noqa: E402
 
 ROWS = {"no flood": None, "defaults": [], "no rate limit": ["--client-builds-per-minute", "0"],
         "no flood again": None}
@@ -135,17 +134,7 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--names", type=int, default=1000)
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as work:
-        try:
-            rows = asyncio.run(measure(args, Path(work)))
-        except RuntimeError as e:
-            print(f"registry_flood: {e}", file=sys.stderr)
-            return 1
-    print(table(rows, args))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-    return 0
+    return run("registry_flood", measure, table, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -222,7 +222,7 @@ async def measure(args, work):
         server.stop()
 
 
-def table(report):
+def table(report, args):
     lines = [f"cold build of hello ({report['layers']} layers): first byte of the manifest after "
              f"{report['cold_ttfb_s']:.2f} s, whole image pulled after {report['cold_pull_s']:.2f} s",
              f"warm, {report['clients']} clients on loopback:", "",
@@ -246,14 +246,20 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=5.0, help="time limit of each measurement")
     parser.add_argument("--max-requests", type=int, default=20000, help="request limit of each measurement")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
+    return run("registry_load", measure, table, parser.parse_args(argv))
+
+
+def run(name, measure, table, args):
+    """Run `measure(args, folder)` in a temporary folder and print
+    `table(report, args)` (and the JSON to ``args.json``); the exit status,
+    1 with one line on stderr if the measurement failed."""
     with tempfile.TemporaryDirectory() as work:
         try:
             report = asyncio.run(measure(args, Path(work)))
         except RuntimeError as e:
-            print(f"registry_load: {e}", file=sys.stderr)
+            print(f"{name}: {e}", file=sys.stderr)
             return 1
-    print(table(report))
+    print(table(report, args))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
