@@ -103,6 +103,8 @@ def parse(argv, env=None):
         raise BadConfig("give at most one of --channel/NIXERY_CHANNEL, --pkgs-repo/NIXERY_PKGS_REPO, "
                         "--pkgs-path/NIXERY_PKGS_PATH")
     source = Source(*given[0]) if given else Source("default")
+    if source.kind == "git" and os.path.isdir(source.location):  # git runs in /, not here
+        source = Source("git", os.path.abspath(source.location))
     if source.kind == "path" and not os.path.isdir(source.location):
         raise BadConfig(f"package folder {source.location}: not a folder")
     if a.popularity and a.popularity_url:
