@@ -220,6 +220,20 @@ def test_sigterm_lets_the_in_flight_response_finish(start):
         assert (storage / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")).is_file()
 
 
+def test_sigterm_with_a_drain_delay_turns_readiness_off_and_still_serves(start):
+    server = start("--drain-delay", "4")
+    server.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    while not server.events("draining"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status, _, body = server.request("GET", "/readyz")
+    assert (status, json.loads(body)) == (503, {"status": "draining"})
+    assert server.request("GET", "/healthz")[0] == 200
+    assert get(server, "hello")[0] == 200  # still serving during the delay
+    assert server.proc.wait(60) == 0
+
+
 def _git(repo, *args):
     return run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], None)
 

@@ -38,6 +38,7 @@ class Config:
     popularity: str | None
     popularity_url: str | None
     shutdown_timeout: float
+    drain_delay: float
     max_queue: int
     max_packages: int
     client_builds_per_minute: float
@@ -87,6 +88,8 @@ def _parser(env):
       help="extra nix-build arguments, shell-quoted (e.g. \"--option substituters ''\")")
     o("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
       help="how long in-flight responses may take to finish at shutdown (default: 30)")
+    o("--drain-delay", type=float, default=0.0, metavar="SECONDS",
+      help="at SIGTERM, how long to go on serving with /readyz at 503 before closing (default: 0)")
     return p
 
 
@@ -116,7 +119,8 @@ def parse(argv, env=None):
                              ("--max-packages", a.max_packages, 1),
                              ("--client-builds-per-minute", a.client_builds_per_minute, 0),
                              ("--client-max-builds", a.client_max_builds, 1),
-                             ("--negative-cache-seconds", a.negative_cache_seconds, 0)):
+                             ("--negative-cache-seconds", a.negative_cache_seconds, 0),
+                             ("--drain-delay", a.drain_delay, 0)):
         if value < low:
             raise BadConfig(f"{flag} {value}: must be at least {low}")
     if a.timeout <= 0:
@@ -135,7 +139,8 @@ def parse(argv, env=None):
     return Config(host=a.host, port=a.port, storage=a.storage, source=source,
                   build_command=build_command, nix_build_args=nix_build_args, timeout=a.timeout,
                   max_builds=a.max_builds, max_layers=a.max_layers, popularity=a.popularity,
-                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout, max_queue=a.max_queue,
+                  popularity_url=a.popularity_url, shutdown_timeout=a.shutdown_timeout,
+                  drain_delay=a.drain_delay, max_queue=a.max_queue,
                   max_packages=a.max_packages, client_builds_per_minute=a.client_builds_per_minute,
                   client_max_builds=a.client_max_builds,
                   negative_cache_seconds=a.negative_cache_seconds)

@@ -268,13 +268,16 @@ def main(argv=None):
         return 2
     registry = Registry(cfg, storage, popularity)
     host, port = sock.getsockname()[:2]
-    log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
-         "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
-         "max_builds": cfg.max_builds, "max_queue": cfg.max_queue, "max_packages": cfg.max_packages,
-         "client_builds_per_minute": cfg.client_builds_per_minute, "client_max_builds": cfg.client_max_builds,
-         "negative_cache_seconds": cfg.negative_cache_seconds, "timeout": cfg.timeout,
-         "swept_temp_files": storage.swept})
+
+    def started():  # logged once it serves and handles SIGTERM
+        log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
+             "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
+             "max_builds": cfg.max_builds, "max_queue": cfg.max_queue, "max_packages": cfg.max_packages,
+             "client_builds_per_minute": cfg.client_builds_per_minute, "client_max_builds": cfg.client_max_builds,
+             "negative_cache_seconds": cfg.negative_cache_seconds, "timeout": cfg.timeout,
+             "swept_temp_files": storage.swept})
+
     asyncio.run(serving.serve(registry.app(), sock, cfg.shutdown_timeout, access_logger(registry.metrics),
-                              registry.draining))
+                              registry.draining, cfg.drain_delay, started))
     log({"event": "stop"})
     return 0

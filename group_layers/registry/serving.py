@@ -8,9 +8,11 @@ what ``web.run_app`` lacks:
   unexpected exception in a handler is a JSON ``500 UNKNOWN`` and one JSON
   log line with its traceback;
 - SIGTERM or SIGINT drain the server: ``draining`` is set (the readiness
-  endpoint answers 503 from then on), the listening socket is closed,
-  requests in flight may finish for up to ``shutdown_timeout`` seconds,
-  then the application's cleanup runs (it stops builds still running).
+  endpoint answers 503 from then on), the server goes on serving for
+  ``drain_delay`` seconds (time for a load balancer's readiness check to
+  take it out), then the listening socket is closed, requests in flight may
+  finish for up to ``shutdown_timeout`` seconds, and the application's
+  cleanup runs (it stops builds still running).
 """
 
 import asyncio
@@ -61,9 +63,10 @@ def _accepts(callable_, name):
     return name in inspect.signature(callable_).parameters
 
 
-async def serve(app, sock, shutdown_timeout, access_log_class, draining):
+async def serve(app, sock, shutdown_timeout, access_log_class, draining, drain_delay=0.0, started=None):
     """Serve `app` on `sock` until SIGTERM/SIGINT, then drain (see above);
-    `draining` is an asyncio.Event set when draining starts."""
+    `draining` is an asyncio.Event set when draining starts; `started` is
+    called once the server serves and the signals are handled."""
     # aiohttp >= 3.9 takes the shutdown timeout on the runner, 3.8 on the site.
     on_runner = _accepts(web.AppRunner.__init__, "shutdown_timeout")
     runner = _Runner(app, access_log_class=access_log_class,
@@ -75,7 +78,10 @@ async def serve(app, sock, shutdown_timeout, access_log_class, draining):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, draining.set)
+        if started is not None:
+            started()
         await draining.wait()
-        log({"event": "draining"})
+        log({"event": "draining", "delay": drain_delay})
+        await asyncio.sleep(drain_delay)
     finally:
         await runner.cleanup()
