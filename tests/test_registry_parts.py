@@ -174,6 +174,12 @@ def test_a_record_is_intact_only_with_every_blob_and_manifest_undamaged(tmp_path
     assert not FilesystemStorage(tmp_path / "s").intact(record)
     (tmp_path / "s" / "manifests" / "sha256" / record["oci"]).unlink()
     assert not storage.intact(record)
+    # A damaged manifest is neither served nor kept: storing it again mends it.
+    docker = tmp_path / "s" / "manifests" / "sha256" / record["docker"]
+    good = docker.read_bytes()
+    docker.write_bytes(good.replace(b"schemaVersion", b"schemaVersioN"))
+    assert storage.manifest(record["docker"]) is None and not docker.exists()
+    assert storage.put_manifest(good) == record["docker"] and docker.read_bytes() == good
 
 
 def test_scrub_drops_the_records_whose_blobs_are_gone_and_keeps_the_others(tmp_path):

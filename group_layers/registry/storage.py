@@ -228,15 +228,25 @@ class FilesystemStorage(Storage):
         return True
 
     def manifest(self, digest):
+        """The manifest's bytes if they have their digest (a damaged one is
+        moved aside, as blobs are), else None."""
+        path = self.manifests / _hex(digest)
         try:
-            return (self.manifests / _hex(digest)).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            try:
+                path.replace(self._temp_name())
+            except FileNotFoundError:
+                pass
+            return None
+        return data
 
     def put_manifest(self, data):
         digest = hashlib.sha256(data).hexdigest()
         target = self.manifests / digest
-        if target.is_file():
+        if self.manifest(digest) is not None:
             _touch(target)
         else:
             self._write(target, data)
@@ -267,7 +277,7 @@ class FilesystemStorage(Storage):
         blobs = set()
         for digest in record.values():
             data = self.manifest(digest)
-            if data is None or hashlib.sha256(data).hexdigest() != digest:
+            if data is None:
                 return None
             try:
                 manifest = json.loads(data)
