@@ -144,15 +144,22 @@
         groupLayersPopularity = args: (toolkitFor final args).popularity;
       };
 
-      # By path (and the module has a key), so that the module system knows
-      # it when it is imported twice.
+      # The files by path, and every module (these two and the files) has a
+      # key, so that the module system knows one imported more than once, in
+      # any combination: both of these, each twice, or from two flakes.
+      # (Attribute sets, not bare paths: Nix 2.8's `nix flake check` refuses
+      # a path as a NixOS module.)
       nixosModules.default = {
+        key = "group-layers/nixosModules.default";
         imports = [
           ./nixos/module.nix
           ./nixos/registry.nix
         ];
       };
-      nixosModules.registry = import ./nixos/registry.nix;
+      nixosModules.registry = {
+        key = "group-layers/nixosModules.registry";
+        imports = [ ./nixos/registry.nix ];
+      };
 
       checks = forAllSystems (
         system:

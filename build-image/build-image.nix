@@ -21,7 +21,10 @@
 # The result is Nixery's manifest-output.json, what Nixery's server reads:
 #   { "manifest": <Docker Image Manifest V2, Schema 2, or OCI for zstd>,
 #     "layerLocations": { "<sha256 hex>": { "path": <blob>, "md5": <base64> } } }
-# or, when packages are not found, { "error": "not_found", "pkgs": [ ... ] }.
+# or, when packages are not found, { "error": "not_found", "pkgs": [ ... ] };
+# when the package set refuses some it has (unfree, broken, insecure, for
+# another system, as nixpkgs' meta checks say), { "error": "unavailable",
+# "pkgs": [ ... ], "reasons": { "<package>": "<why>" } }.
 # Its attributes:
 #   stream    an executable writing the image as a `docker load` archive to
 #             stdout, packing the layers from the store paths as it goes: the
@@ -30,7 +33,8 @@
 #   layers    the layer derivations of the manifest (blobs kept);
 #   contents  what the image holds (the packages found and `contents`: the
 #             roots of its runtime graph);
-#   notFound  the requested names not found.
+#   notFound  the requested names not found;
+#   refused   { <requested name> = <why>; } for those refused.
 #
 # A layer's diff_id is the sha256 of its uncompressed tar; with compression,
 # the manifest's layers are the compressed blobs.
@@ -72,9 +76,12 @@
   # one). An integer, or a string of one.
   maxLayers ? 96,
   # Where the packages are looked up: "nixpkgs!<channel or commit>" (a nixpkgs
-  # tarball from GitHub), "git!<url>!<rev or ref>" (a nixpkgs git checkout),
+  # tarball from GitHub; "nixpkgs!<commit>!<sha256>" with the hash of the
+  # unpacked tarball), "git!<url>!<rev or ref>" (a nixpkgs git checkout),
   # "path!<dir>" (a nixpkgs folder). Default: `pkgs`, so nothing is
-  # downloaded and images work offline and inside NixOS configurations.
+  # downloaded and images work offline and inside NixOS configurations. Pure
+  # evaluation (flakes) takes only the pinned forms, nixpkgs!<commit>!<sha256>
+  # and git!<url>!<commit>.
   pkgSource ? null,
   # Popularity data for the engine (Nixery's format: package name -> count,
   # as `group-layers popcount` or `nix-build -A popularity` make it): a path,
@@ -117,7 +124,8 @@ let
     ;
 
   # The arguments, checked (./check-args.nix): one error naming a bad one.
-  checked = (import ./check-args.nix { inherit lib; }).check "group-layers" {
+  checks = import ./check-args.nix { inherit lib; };
+  checked = checks.check "group-layers" {
     inherit name tag packages maxLayers config uid gid pkgSource;
   };
   # One layer stays free for the customisation layer.
@@ -142,18 +150,22 @@ let
       importArgs = {
         inherit system;
       };
-      isCommit = rev: builtins.match "[0-9a-f]{40}" rev != null;
     in
     if spec == null then
       pkgs
     else if kind == "nixpkgs" then
-      import (builtins.fetchTarball "https://github.com/NixOS/nixpkgs/archive/${arg 1}.tar.gz") importArgs
+      import (builtins.fetchTarball (
+        {
+          url = "https://github.com/NixOS/nixpkgs/archive/${arg 1}.tar.gz";
+        }
+        // lib.optionalAttrs (builtins.length spec == 3) { sha256 = arg 2; }
+      )) importArgs
     else if kind == "git" then
       import (builtins.fetchGit (
         {
           url = arg 1;
         }
-        // (if isCommit (arg 2) then { rev = arg 2; } else { ref = arg 2; })
+        // (if checks.isCommit (arg 2) then { rev = arg 2; } else { ref = arg 2; })
       )) importArgs
     else
       import (/. + arg 1) importArgs;
@@ -206,6 +218,43 @@ let
   # not a list of unknown packages.
   found = builtins.seq pkgSet (map lookup pkgNames);
   notFound = lib.concatLists (lib.zipListsWith (n: d: lib.optional (d == null) n) pkgNames found);
+
+  # Why nixpkgs refuses a package it has, or null: its meta checks (an
+  # unfree license, another system, meta.knownVulnerabilities, meta.broken,
+  # in the order nixpkgs' check-meta.nix tries them) unless its config allows
+  # it. The derivation's drvPath would throw nixpkgs' long message at the
+  # first build step; meta.available says it beforehand, and the flags say why.
+  refusal =
+    drv:
+    let
+      meta = drv.meta or { };
+      available = builtins.tryEval (meta.available or true);
+      because = flag: (builtins.tryEval (meta.${flag} or false)).value == true;
+    in
+    if !available.success || available.value then
+      null
+    else if because "unfree" then
+      "it has an unfree license (nixpkgs allows it with config.allowUnfree = true)"
+    else if because "unsupported" then
+      "it is not available on ${system} (nixpkgs allows it with config.allowUnsupportedSystem = true)"
+    else if because "insecure" then
+      "it is marked as insecure (nixpkgs allows it with config.permittedInsecurePackages = [ \"${drv.name}\" ])"
+    else if because "broken" then
+      "it is marked as broken (nixpkgs allows it with config.allowBroken = true)"
+    else
+      "nixpkgs refuses it (its meta.available is false)";
+  # { <requested name> = <why>; } for the packages found but refused.
+  refused = lib.listToAttrs (
+    lib.concatLists (
+      lib.zipListsWith (
+        n: d:
+        let
+          why = if d == null then null else refusal d;
+        in
+        lib.optional (why != null) (lib.nameValuePair n why)
+      ) pkgNames found
+    )
+  );
   allContents = lib.toList contents ++ builtins.filter (d: d != null) found;
 
   imageName = checked.name;
@@ -392,11 +441,15 @@ let
       ''
         mkdir layer
         # The contents' folders merged as symlinks at / (the first content
-        # wins a name, as with symlinkJoin); a content that is a single file
-        # has nothing to merge: it is in the store layers only.
+        # wins a name, as with symlinkJoin), each to its own path
+        # (/bin/sh -> /nix/store/...-busybox/bin/sh); a content that is a
+        # single file has nothing to merge: it is in the store layers only.
         for content in ${toString allContents}; do
           if [ -d "$content" ]; then
-            cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$content/." layer/
+            entries=$(shopt -s dotglob nullglob; for e in "$content"/*; do printf '%s\n' "$e"; done)
+            [ -z "$entries" ] || while IFS= read -r e; do
+              cp -R --symbolic-link --no-clobber --no-preserve=mode,ownership "$e" layer/
+            done <<< "$entries"
           fi
         done
         (
@@ -514,26 +567,39 @@ let
       inherit imageName imageTag;
     };
 
-  notFoundMessage = "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}";
+  # The answer when packages are not found, or refused: Nixery's error
+  # object ({ "error": "not_found", "pkgs": [...] }, or "unavailable" with
+  # each package's reason), and outputs that stop with one line.
+  errorOutput =
+    error: message:
+    pkgs.writeText "manifest-output.json" (toJSON error)
+    // {
+      inherit notFound refused;
+      image = throw message;
+      stream = throw message;
+      layers = throw message;
+      contents = throw message;
+    };
 in
 builtins.seq checked.validBeforeLookup (
-if notFound == [ ] then
-  builtins.seq checked.valid manifestOutput
-  // {
-    inherit image stream notFound;
-    layers = registryLayers;
-    contents = allContents;
-  }
-else
-  pkgs.writeText "manifest-output.json" (toJSON {
+if notFound != [ ] then
+  errorOutput {
     error = "not_found";
     pkgs = notFound;
-  })
+  } "group-layers: packages not found in the package set: ${lib.concatStringsSep ", " notFound}"
+else if refused != { } then
+  errorOutput {
+    error = "unavailable";
+    pkgs = builtins.attrNames refused;
+    reasons = refused;
+  } "group-layers: packages the package set refuses: ${
+    lib.concatStringsSep "; " (lib.mapAttrsToList (n: why: "${n}: ${why}") refused)
+  }"
+else
+  builtins.seq checked.valid manifestOutput
   // {
-    inherit notFound;
-    image = throw notFoundMessage;
-    stream = throw notFoundMessage;
-    layers = throw notFoundMessage;
-    contents = throw notFoundMessage;
+    inherit image stream notFound refused;
+    layers = registryLayers;
+    contents = allContents;
   }
 )

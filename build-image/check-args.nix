@@ -191,9 +191,15 @@ in
 rec {
   # The patterns, for option types (lib.types.strMatching).
   namePattern = "(${domain}/)?${component}(/${component})*";
+
   tagPattern = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
   # Docker's limit on a whole repository name.
   nameMaxLength = 255;
+
+  # Whether this is pure evaluation (flakes): builtins.currentSystem is not
+  # there then (nixpkgs' lib.inPureEvalMode tells it so too).
+  pureEval = !(builtins ? currentSystem);
+  isCommit = rev: match "[0-9a-f]{40}" rev != null;
 
   # A store-path-safe derivation name for an image name: "/" and ":" become
   # "-"; past drvNameMax characters it is cut and ends in a hash of the whole
@@ -280,22 +286,34 @@ rec {
         else
           fail "tag is ${show tag}, it must match ${tagPattern} (letters, digits, _, . and -, at most 128, not starting with . or -)";
 
+      # In pure evaluation (a flake, nixos-rebuild --flake) Nix fetches only
+      # what is pinned and reads no file by its name: the forms that would be
+      # refused there with Nix's own message are refused here, naming the
+      # pinned form instead.
       sourceSpec =
         let
           spec = lib.splitString "!" pkgSource;
           kind = builtins.head spec;
           dir = builtins.elemAt spec 1;
-          forms = "nixpkgs!<channel or commit>, git!<url>!<rev or ref> or path!<dir>";
+          forms = "nixpkgs!<channel or commit>[!<sha256>], git!<url>!<rev or ref> or path!<dir>";
+          pinned = "nixpkgs!<commit>!<sha256 of its unpacked tarball> or git!<url>!<40-hex commit>";
+          inPure = "pure evaluation (a flake, nixos-rebuild --flake)";
         in
         if pkgSource == null then
           null
         else if !isString pkgSource then
           fail "pkgSource is ${show pkgSource}, it must be a string: ${forms}"
-        else if kind == "nixpkgs" && builtins.length spec == 2 || kind == "git" && builtins.length spec == 3 then
+        else if kind == "nixpkgs" && builtins.length spec == 2 && pureEval then
+          fail "pkgSource is ${show pkgSource}: a download without a hash, which ${inPure} refuses; pin it: ${pinned}"
+        else if kind == "git" && builtins.length spec == 3 && pureEval && !isCommit (builtins.elemAt spec 2) then
+          fail "pkgSource is ${show pkgSource}: a branch or tag moves, which ${inPure} refuses; pin it: ${pinned}"
+        else if kind == "nixpkgs" && (builtins.length spec == 2 || builtins.length spec == 3) || kind == "git" && builtins.length spec == 3 then
           spec
         else if kind == "path" && builtins.length spec == 2 then
           (
-            if !lib.hasPrefix "/" dir then
+            if pureEval then
+              fail "pkgSource is ${show pkgSource}: ${inPure} reads no folder by its name; give the package set as `pkgs`, or ${pinned}"
+            else if !lib.hasPrefix "/" dir then
               fail "pkgSource is ${show pkgSource}: the folder must be an absolute path"
             else if !builtins.pathExists (/. + "${dir}/default.nix") then
               fail "pkgSource is ${show pkgSource}: ${dir} is not a folder holding a default.nix"

@@ -158,8 +158,11 @@ let
       }
       // removeAttrs attrs [ "extraDependencies" ]
     );
+  # pname is the Python distribution's name (setup.py's): nixpkgs'
+  # pythonMetadataCheckHook looks the installed distribution up by it.
   engineAttrs = {
     pname = "group-layers";
+    pythonImportsCheck = [ "group_layers.cli" ];
     meta = {
       description = "Decide which Nix store paths go into which container image layer";
       mainProgram = "group-layers";
@@ -174,8 +177,13 @@ rec {
   # The command for people (`nix-build -A group-layers`, the flake's package,
   # the overlay's pkgs.group-layers, the NixOS module): the same engine with
   # the `cache` extra, aiohttp, so that `popcount --cache http(s)://...` works.
+  # It is also the registry server's Python program (./registry.nix).
   groupLayersWithCache = pythonApplication (
-    engineAttrs // { extraDependencies = [ pkgs.python3Packages.aiohttp ]; }
+    engineAttrs
+    // {
+      extraDependencies = [ pkgs.python3Packages.aiohttp ];
+      pythonImportsCheck = engineAttrs.pythonImportsCheck ++ [ "group_layers.registry.server" ];
+    }
   );
 
   # buildImage for other arguments (build-image.nix's, without pkgs and
@@ -226,6 +234,7 @@ rec {
   '';
 
   registry = import ./registry.nix {
-    inherit pkgs pythonApplication wrapper;
+    inherit pkgs wrapper;
+    server = groupLayersWithCache;
   };
 }

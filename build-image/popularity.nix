@@ -48,7 +48,11 @@ let
       # The first character that is not white space.
       start = builtins.match "[[:space:]]*(.?).*" (builtins.substring 0 256 text);
     in
-    if type == null then
+    # Pure evaluation (flakes) reads no file by an absolute name: to it,
+    # such a file does not exist.
+    if type == null && (import ./check-args.nix { inherit lib; }).pureEval then
+      fail "${name} cannot be read in pure evaluation (a flake, nixos-rebuild --flake); give a file in the flake (./popularity.json), a derivation, or { url; hash; }"
+    else if type == null then
       fail "${name} does not exist"
     else if type == "directory" then
       fail "${name} is a directory, not a popularity file"

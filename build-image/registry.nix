@@ -2,22 +2,18 @@
 # Nix package: the Python program with aiohttp, wrapped so that by default it
 # builds images with this toolkit's `nixery-build-image` and finds nix-build
 # and git (for git package sources) on PATH. Called by ./default.nix, which
-# gives it the project's Python package builder and the wrapper.
+# gives it the Python program and the wrapper.
 {
   pkgs,
-  # build-image/default.nix's builder of this project's Python package.
-  pythonApplication,
+  # The project's Python package with aiohttp (default.nix's
+  # groupLayersWithCache): its bin/group-layers-registry is the server. One
+  # package, named as the Python distribution is (`group-layers`), which
+  # nixpkgs' pythonMetadataCheckHook requires of a pname.
+  server,
   # nixery-build-image.
   wrapper,
 }:
 
-let
-  server = pythonApplication {
-    pname = "group-layers-registry-unwrapped";
-    extraDependencies = [ pkgs.python3Packages.aiohttp ];
-    pythonImportsCheck = [ "group_layers.registry.server" ];
-  };
-in
 pkgs.writeShellScriptBin "group-layers-registry" ''
   export PATH=${
     pkgs.lib.makeBinPath [

@@ -122,6 +122,10 @@ let
     builtins.seq (checks.check where args).valid (
       if result.notFound != [ ] then
         throw "${where}: packages not found: ${lib.concatStringsSep ", " result.notFound}"
+      else if result.refused != { } then
+        throw "${where}: packages refused: ${
+          lib.concatStringsSep "; " (lib.mapAttrsToList (n: why: "${n}: ${why}") result.refused)
+        }"
       else
         result
     );
@@ -144,6 +148,7 @@ in
       package = mkOption {
         type = types.package;
         default = toolkit.groupLayersWithCache;
+        defaultText = lib.literalExpression ''(import "''${group-layers}/build-image" { inherit pkgs; }).groupLayersWithCache'';
         description = "The group-layers package.";
       };
     };

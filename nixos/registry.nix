@@ -14,6 +14,10 @@
 # in, as the default "*" does). Packages come from the system's nixpkgs
 # (pkgs.path, a store path: pinned, so built images are cached) unless
 # `packageSource` says otherwise.
+#
+# The module has a `key`, so importing it more than once (by path, as the
+# imported function, from nixosModules.default and nixosModules.registry, or
+# from two flakes) declares its options once.
 {
   config,
   lib,
@@ -71,8 +75,21 @@ let
       "--nix-build-args"
       (lib.escapeShellArgs cfg.extraNixBuildFlags)
     ];
+
+  # ExecStart is no shell command: systemd unquotes it ("..." with C
+  # escapes), then expands %-specifiers and $VARIABLES in it. So each
+  # argument is JSON-quoted (a subset of systemd's quoting) with % and $
+  # doubled, as NixOS' utils.escapeSystemdExecArgs does (nixos/lib/utils.nix).
+  # Written here because `utils` is NixOS' and the module also evaluates with
+  # nixpkgs' lib alone; a `%2F` in a URL or a `$` in a nix-build flag then
+  # reaches the server as written.
+  escapeSystemdExecArgs = lib.concatMapStringsSep " " (
+    arg: lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON arg)
+  );
 in
 {
+  key = "group-layers/nixos/registry.nix";
+
   options.services.group-layers-registry = {
     enable = lib.mkEnableOption "group-layers-registry, a registry that builds images of Nix packages on demand";
     package = mkOption {
@@ -82,7 +99,7 @@ in
           inherit pkgs;
           self = ../.;
         }).registry;
-      defaultText = lib.literalExpression "group-layers' registry built with pkgs";
+      defaultText = lib.literalExpression ''(import "''${group-layers}/build-image" { inherit pkgs; }).registry'';
       description = "The group-layers-registry package.";
     };
     listenAddress = mkOption {
@@ -200,7 +217,7 @@ in
         XDG_CACHE_HOME = "/var/cache/${cfg.stateDirectory}";
       };
       serviceConfig = {
-        ExecStart = "${cfg.package}/bin/group-layers-registry ${lib.escapeShellArgs flags}";
+        ExecStart = escapeSystemdExecArgs ([ "${cfg.package}/bin/group-layers-registry" ] ++ flags);
         DynamicUser = true;
         StateDirectory = cfg.stateDirectory;
         CacheDirectory = cfg.stateDirectory;
@@ -209,7 +226,13 @@ in
         KillSignal = "SIGTERM";
         TimeoutStopSec = 60;
         # Started once it serves: its readiness endpoint answers 200.
-        ExecStartPost = "${registry} probe --timeout 60 http://${localAddress}:${toString cfg.port}/readyz";
+        ExecStartPost = escapeSystemdExecArgs [
+          registry
+          "probe"
+          "--timeout"
+          "60"
+          "http://${localAddress}:${toString cfg.port}/readyz"
+        ];
         ProtectSystem = "strict";
         ProtectHome = true;
         PrivateTmp = true;
@@ -223,7 +246,12 @@ in
       description = "group-layers registry: remove blobs no image refers to";
       serviceConfig = {
         Type = "oneshot";
-        ExecStart = "${registry} gc --storage ${storage}";
+        ExecStart = escapeSystemdExecArgs [
+          registry
+          "gc"
+          "--storage"
+          storage
+        ];
         DynamicUser = true;
         StateDirectory = cfg.stateDirectory;
         ProtectSystem = "strict";

@@ -1,8 +1,8 @@
 # Evaluates nixos/registry.nix with nixpkgs' real module system
 # (lib.evalModules from `nixpkgsLib`, a copy of nixpkgs' lib/ folder's
 # parent) and the offline package set, with minimal declarations standing in
-# for the NixOS options the module sets (systemd.services,
-# networking.firewall, assertions). Used by tests/test_registry_module.py:
+# for the NixOS options the module sets (./nixos-declarations.nix). Used by
+# tests/test_registry_module.py:
 #
 #   nix-instantiate --eval --strict --json tests/registry-module-eval.nix \
 #     --arg root ./. --arg nixpkgsLib /path/to/nixpkgs-lib --arg settings '{ ... }'
@@ -16,33 +16,11 @@
 let
   lib = import (nixpkgsLib + "/lib");
   pkgs = import (root + "/tests/fixture-pkgs") { };
-  nixosStandIns =
-    { lib, ... }:
-    {
-      options = {
-        systemd.services = lib.mkOption {
-          type = lib.types.attrsOf (lib.types.submodule { freeformType = lib.types.attrsOf lib.types.anything; });
-          default = { };
-        };
-        systemd.timers = lib.mkOption {
-          type = lib.types.attrsOf (lib.types.submodule { freeformType = lib.types.attrsOf lib.types.anything; });
-          default = { };
-        };
-        networking.firewall.allowedTCPPorts = lib.mkOption {
-          type = lib.types.listOf lib.types.port;
-          default = [ ];
-        };
-        assertions = lib.mkOption {
-          type = lib.types.listOf lib.types.unspecified;
-          default = [ ];
-        };
-      };
-      config._module.args.pkgs = pkgs;
-    };
   eval = lib.evalModules {
     modules = [
       (root + "/nixos/registry.nix")
-      nixosStandIns
+      ./nixos-declarations.nix
+      { _module.args.pkgs = pkgs; }
       { services.group-layers-registry = settings; }
     ];
   };

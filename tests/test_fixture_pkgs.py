@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import FIXTURE_PKGS as FIXTURE, FLAKE_OPTIONS, NIX_OPTIONS as NIX_OPTS, nix_environment
+from nix_support import FIXTURE_PKGS as FIXTURE, FLAKE_OPTIONS, NIX_OPTIONS as NIX_OPTS, REPO, nix_environment
 
 
 pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None, reason="nix-build not installed")
@@ -129,6 +129,126 @@ def test_build_python_application_older_arguments(nix_env, tmp_path):
     run = subprocess.run([app / "bin" / "oldstyle"], capture_output=True, text=True, check=True)
     assert run.stdout == "old ok\n"
     assert (app / "checked").exists()  # pytestCheckHook ran (and skipped test_broken)
+
+
+def nix_build_fails(env: dict[str, str], expr: str) -> str:
+    out = subprocess.run(["nix-build", *NIX_OPTS, "--no-out-link", "-E", expr],
+                         env=env, capture_output=True, text=True, check=False)
+    assert out.returncode != 0, f"built, but should have failed: {out.stdout}"
+    return out.stderr
+
+
+@pytest.fixture(scope="module")
+def toy_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose distribution is `toy-dist` 1.0 and which needs idna."""
+    src = tmp_path_factory.mktemp("toy")
+    (src / "toy").mkdir()
+    (src / "toy" / "__init__.py").write_text("")
+    (src / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='toy-dist', version='1.0', packages=['toy'], install_requires=['idna>=3'])\n")
+    return src
+
+
+def toy(src: Path, **attrs: str) -> str:
+    """A buildPythonPackage of `src`, with nixpkgs' usual arguments unless `attrs` replace them."""
+    args = {"pname": '"toy-dist"', "version": '"1.0"', "pyproject": "true",
+            "build-system": "[ ps.setuptools ]", "dependencies": "[ ps.idna ]",
+            "pythonImportsCheck": '[ "toy" ]', **attrs}
+    body = " ".join(f"{name} = {value};" for name, value in args.items() if value is not None)
+    return (f"let pkgs = import <nixpkgs> {{}}; ps = pkgs.python3Packages; in "
+            f"ps.buildPythonPackage {{ src = {src}; {body} }}")
+
+
+def test_python_packages_are_built_and_installed_by_pypa_build_and_installer(nix_env, toy_source):
+    out = nix_build(nix_env, toy(toy_source))
+    site = out / "lib" / "python3.11" / "site-packages"
+    assert (site / "toy" / "__init__.py").is_file()
+    metadata = (site / "toy_dist-1.0.dist-info" / "METADATA").read_text()
+    assert "Name: toy-dist" in metadata and "Requires-Dist: idna" in metadata
+    # installer's RECORD, not pip's INSTALLER file
+    assert not (site / "toy_dist-1.0.dist-info" / "INSTALLER").exists()
+    assert not (out / "local").exists()
+
+
+@pytest.mark.parametrize("attrs, message", [
+    # pythonMetadataCheckHook: the pname names no installed distribution.
+    ({"pname": '"toy-unwrapped"'}, "No package metadata was found for toy-unwrapped"),
+    # ... or the versions differ.
+    ({"version": '"1.1"'}, "The 'toy-dist' derivation has version '1.1' but .dist-info/METADATA specifies version '1.0'."),
+    # pythonRuntimeDepsCheckHook: a Requires-Dist that no dependency gives ...
+    ({"dependencies": "[ ]"}, "  - idna not installed"),
+    # ... also when the host's interpreter has it (Debian's python3-idna).
+    ({"dependencies": "[ ps.certifi ]"}, "  - idna not installed"),
+    # pythonImportsCheckHook.
+    ({"pythonImportsCheck": '[ "toy.nosuchmodule" ]'}, "No module named 'toy.nosuchmodule'"),
+], ids=["pname", "version", "no-dependency", "wrong-dependency", "imports"])
+def test_python_builds_fail_as_in_nixpkgs(nix_env, toy_source, attrs, message):
+    assert message in nix_build_fails(nix_env, toy(toy_source, **attrs))
+
+
+@pytest.mark.parametrize("attrs", [
+    # nixpkgs runs the metadata check for pyproject builds with a pname whose
+    # version is no "unstable-" one, unless dontCheckPythonMetadata ...
+    {"pname": '"toy-unwrapped"', "dontCheckPythonMetadata": "true"},
+    {"pname": '"toy-unwrapped"', "version": '"1.0-unstable-2026-01-01"'},
+    {"pname": None, "version": None, "name": '"toy-1.0"'},
+    # ... and the runtime-dependency check for pyproject builds only.
+    {"pname": '"toy-unwrapped"', "pyproject": None, "format": '"setuptools"', "dependencies": "[ ]"},
+    {"dependencies": "[ ]", "dontCheckRuntimeDeps": "true"},
+], ids=["dontCheckPythonMetadata", "unstable-version", "no-pname", "format-setuptools", "dontCheckRuntimeDeps"])
+def test_python_checks_run_where_nixpkgs_runs_them(nix_env, toy_source, attrs):
+    nix_build(nix_env, toy(toy_source, **attrs))
+
+
+def test_the_project_s_python_packages_pass_nixpkgs_checks(nix_env):
+    """The engine and the registry server: the checks are on for them, and they build."""
+    phases = nix_eval(nix_env, f"""
+      let t = import {REPO}/build-image {{ pkgs = import <nixpkgs> {{}}; }}; in
+      map (d: {{ inherit (d.drvAttrs) pname preDistPhases preInstallPhases pythonImportsCheck; }})
+        [ t.groupLayers t.groupLayersWithCache t.registry.server ]
+    """)
+    for drv in phases:
+        assert drv["pname"] == "group-layers"
+        assert drv["preDistPhases"] == ["pythonImportsCheckPhase", "pythonMetadataCheckPhase"]
+        assert drv["preInstallPhases"] == ["pythonRuntimeDepsCheckPhase"]
+        assert "group_layers.cli" in drv["pythonImportsCheck"]
+    assert "group_layers.registry.server" in phases[2]["pythonImportsCheck"]
+    out = subprocess.run(["nix-build", *NIX_OPTS, "--no-out-link", str(REPO), "-A", "group-layers", "-A", "registry"],
+                         env=nix_env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-4000:]
+
+
+def test_meta_checks_refuse_packages_as_nixpkgs_does(nix_env):
+    """Unfree, broken and insecure packages: still derivations with a name and
+    a meta saying they are unavailable; their drvPath and outPath throw,
+    unless the config allows them."""
+    summary = nix_eval(nix_env, """
+      let
+        look = pkgs: n: let p = pkgs.${n}; ok = x: (builtins.tryEval x).success; in {
+          inherit (p) name; inherit (p.meta) available unfree broken insecure;
+          isDerivation = pkgs.lib.isDerivation p; drvPathOk = ok p.drvPath; outPathOk = ok p.outPath;
+        };
+        names = [ "unfree-tool" "broken-tool" "insecure-tool" "hello" ];
+        refusing = import <nixpkgs> { };
+        allowing = import <nixpkgs> { config = { allowUnfree = true; allowBroken = true;
+          permittedInsecurePackages = [ "insecure-tool-1.0" ]; }; };
+      in { refusing = map (look refusing) names; allowing = map (look allowing) names; }
+    """)
+    for entry in summary["refusing"][:3]:
+        assert entry["isDerivation"] and not entry["available"], entry
+        assert not entry["drvPathOk"] and not entry["outPathOk"], entry
+    assert [e["unfree"] for e in summary["refusing"]] == [True, False, False, False]
+    assert [e["broken"] for e in summary["refusing"]] == [False, True, False, False]
+    assert [e["insecure"] for e in summary["refusing"]] == [False, False, True, False]
+    assert all(e["available"] and e["drvPathOk"] and e["outPathOk"] for e in summary["allowing"])
+    assert summary["refusing"][3]["available"] and summary["refusing"][3]["drvPathOk"]
+    for name, message in [("unfree-tool", "has an unfree license (‘unfree’), refusing to evaluate."),
+                          ("broken-tool", "is marked as broken, refusing to evaluate."),
+                          ("insecure-tool", "is marked as insecure, refusing to evaluate.")]:
+        proc = subprocess.run(["nix-instantiate", *NIX_OPTS, "-E", f"(import <nixpkgs> {{}}).{name}"],
+                              env=nix_env, capture_output=True, text=True)
+        assert proc.returncode != 0 and f"Package ‘{name}-1.0’ in «unknown-file» {message}" in proc.stderr
 
 
 def test_structured_attrs_reference_graph(nix_env):

@@ -110,9 +110,10 @@ def test_flake_show_lists_the_outputs(nix, flake):
 
 
 # What `nix flake check` may warn about here: the lock file a test can't
-# write, the other system's checks, and (Nix < 2.13) the `lib` output.
+# write, the other system's checks, (Nix < 2.13) the `lib` output, and a
+# store database another Nix holds for a moment (Nix waits and retries).
 EXPECTED_WARNINGS = ("not writing modified lock file", "The check omitted these incompatible systems",
-                     "unknown flake output 'lib'")
+                     "unknown flake output 'lib'", "SQLite database")
 
 
 def test_flake_check_passes_without_warnings(flake, env):
@@ -238,3 +239,56 @@ def test_overlay_adds_the_engine_and_the_image_function(flake, env, system):
         names = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]
     assert names == ["overlaid:t1"]
     assert "manifest" in json.loads(Path(manifest).read_text())
+
+
+# Pure evaluation ----------------------------------------------------------------
+
+PINNED = "nixpkgs!<commit>!<sha256 of its unpacked tarball> or git!<url>!<40-hex commit>"
+PURE = "pure evaluation (a flake, nixos-rebuild --flake)"
+
+
+def _lib_eval(flake, env, system, arguments, result="drvPath"):
+    """buildImage's `result` for hello and `arguments`, evaluated through the
+    flake (pure); the drvPath needs every argument (the build would come after)."""
+    return subprocess.run(
+        ["nix", *FLAKE_OPTIONS, "eval", "--json", f"path:{flake}#lib.{system}.buildImage",
+         "--override-input", "nixpkgs", f"path:{flake}/tests/fixture-pkgs", "--no-write-lock-file",
+         "--apply", f'f: (f {{ packages = [ "hello" ]; {arguments} }}).{result}'],
+        env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("arguments, error", [
+    ('pkgSource = "nixpkgs!nixos-unstable";',
+     f'pkgSource is "nixpkgs!nixos-unstable": a download without a hash, which {PURE} refuses; pin it: {PINNED}'),
+    ('pkgSource = "git!https://example.org/nixpkgs!main";',
+     f'pkgSource is "git!https://example.org/nixpkgs!main": a branch or tag moves, which {PURE} refuses; pin it: {PINNED}'),
+    ('pkgSource = "path!/srv/nixpkgs";',
+     f'pkgSource is "path!/srv/nixpkgs": {PURE} reads no folder by its name; give the package set as `pkgs`, or {PINNED}'),
+    ('popularity = "/srv/popularity.json";',
+     f"group-layers: popularity: /srv/popularity.json cannot be read in {PURE}; give a file in the flake "
+     "(./popularity.json), a derivation, or { url; hash; }"),
+], ids=["channel", "git-branch", "path", "popularity-file"])
+def test_pure_evaluation_names_the_argument_and_the_pinned_form(flake, env, system, arguments, error):
+    proc = _lib_eval(flake, env, system, arguments)
+    assert proc.returncode != 0 and error in proc.stderr, proc.stderr[-3000:]
+    assert "in pure evaluation mode" not in proc.stderr  # not Nix's own message
+
+
+def test_pure_evaluation_takes_the_pinned_forms(flake, env, system, tmp_path):
+    """git!<url>!<commit> and nixpkgs!<commit>!<sha256> (the tarball's store
+    path made here beforehand: Nix finds it by its hash and downloads nothing)."""
+    repo = tmp_path / "nixpkgs-git"
+    shutil.copytree(REPO / "tests" / "fixture-pkgs", repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "fixture"]):
+        _run([*git, *cmd], env)
+    commit = _run([*git, "rev-parse", "HEAD"], env)
+    source = tmp_path / "tarball" / "source"
+    shutil.copytree(REPO / "tests" / "fixture-pkgs", source)
+    sha256 = _run(["nix-hash", "--type", "sha256", "--base32", str(source)], env)
+    _run(["nix-store", "--add-fixed", "--recursive", "sha256", str(source)], env)
+    for pkg_source in [f"git!file://{repo}!{commit}", f"nixpkgs!{'0' * 40}!{sha256}"]:
+        proc = _lib_eval(flake, env, system, f'pkgSource = "{pkg_source}";', "contents")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        hello, = json.loads(proc.stdout)
+        assert hello.endswith("-hello-2.12.1")

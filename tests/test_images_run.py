@@ -9,7 +9,9 @@ the image. And scripts/quickstart runs its example image so.
 podman runs as on these machines (root; runc, since crun fails here; the
 cgroupfs manager; explicit ulimits, which the sandbox forbids raising),
 with a storage of the test session's own (vfs, in a temporary folder), so
-that it neither sees nor leaves images in the machine's.
+that it neither sees nor leaves images in the machine's. Under Nix 2.26
+(scripts/trixie-root) it is trixie's podman 5, with the images that Nix
+built.
 """
 
 import shutil
@@ -26,7 +28,10 @@ pytestmark = pytest.mark.skipif(shutil.which("nix-build") is None or shutil.whic
                                 reason="nix-build or podman is not installed")
 
 RUN = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+# No network: `echo ok` needs none, and where podman runs in the Debian
+# trixie root (scripts/trixie-root, a mount namespace only) a container
+# network would be set up in the host's own.
+LIMITS = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 BUSYBOX = ["--argstr", "packages", '["busybox"]']
 
 
@@ -63,7 +68,11 @@ def nix_build(*args):
 
 def test_image_via_podman_load(podman):
     archive = nix_build("-A", "image", *BUSYBOX)
-    says_ok(podman, loaded(podman("load", "-i", archive)))
+    image = loaded(podman("load", "-i", archive))
+    says_ok(podman, image)
+    # /bin/sh links to the package's own bin/sh, as nixpkgs' buildEnv links.
+    busybox = nix_build("<nixpkgs>", "-A", "busybox")
+    assert podman("run", "--rm", *LIMITS, image, "/bin/readlink", "/bin/sh") == f"{busybox}/bin/sh\n"
 
 
 def test_stream_piped_to_podman_load(podman):

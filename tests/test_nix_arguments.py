@@ -101,7 +101,7 @@ REFUSED = [
     ("pkgSource-a-file", "buildImage", [*HELLO, "--argstr", "pkgSource", f"path!{REPO / 'README.md'}"],
      "is not a folder holding a default.nix"),
     ("pkgSource-unknown-kind", "buildImage", [*HELLO, "--argstr", "pkgSource", "svn!somewhere"],
-     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>, '
+     'group-layers: pkgSource is "svn!somewhere", it must be one of nixpkgs!<channel or commit>[!<sha256>], '
      "git!<url>!<rev or ref> or path!<dir>"),
 ]
 
@@ -113,6 +113,41 @@ def test_bad_argument_is_refused_at_evaluation(tmp_path, attr, args, error):
     assert error in proc.stderr, proc.stderr
     assert "building '" not in proc.stderr  # refused before any build
     assert list(tmp_path.iterdir()) == []  # no result link
+
+
+# Packages nixpkgs has but its meta checks refuse (the offline set's toys
+# for them), and how the error names each.
+REFUSED_PACKAGES = {
+    "unfree-tool": "it has an unfree license (nixpkgs allows it with config.allowUnfree = true)",
+    "broken-tool": "it is marked as broken (nixpkgs allows it with config.allowBroken = true)",
+    "insecure-tool": 'it is marked as insecure (nixpkgs allows it with config.permittedInsecurePackages = [ "insecure-tool-1.0" ])',
+}
+ALLOWING = {
+    "unfree-tool": "{ allowUnfree = true; }",
+    "broken-tool": "{ allowBroken = true; }",
+    "insecure-tool": '{ permittedInsecurePackages = [ "insecure-tool-1.0" ]; }',
+}
+
+
+@pytest.mark.parametrize("package", REFUSED_PACKAGES)
+def test_a_package_the_package_set_refuses_is_named_with_the_reason(tmp_path, package):
+    """One line, before any build, instead of nixpkgs' long message from the
+    first derivation that needs the package; buildImage answers Nixery-style."""
+    proc = nix_build(tmp_path, "-A", "image", "--argstr", "packages", json.dumps(["hello", package]))
+    assert proc.returncode != 0
+    assert f"error: group-layers: packages the package set refuses: {package}: {REFUSED_PACKAGES[package]}\n" \
+        in proc.stderr, proc.stderr
+    assert "refusing to evaluate" not in proc.stderr  # not nixpkgs' message
+    assert "building '" not in proc.stderr and list(tmp_path.iterdir()) == []
+    assert built_manifest(tmp_path, "--argstr", "packages", json.dumps([package])) == {
+        "error": "unavailable", "pkgs": [package], "reasons": {package: REFUSED_PACKAGES[package]}}
+
+
+@pytest.mark.parametrize("package", REFUSED_PACKAGES)
+def test_a_refused_package_is_built_when_the_config_allows_it(tmp_path, package):
+    pkgs = f"import {REPO}/tests/fixture-pkgs {{ config = {ALLOWING[package]}; }}"
+    output = built_manifest(tmp_path, "--arg", "pkgs", pkgs, "--argstr", "packages", json.dumps([package]))
+    assert "manifest" in output and "error" not in output
 
 
 def built_manifest(tmp_path, *args):

@@ -128,6 +128,60 @@ def test_module_imported_twice_declares_its_options_once(evaluate, web, imports)
     assert twice["builtImages"] == web["builtImages"]
 
 
+MODULES = ["path", "function", "registry-path", "registry-function", "flake-default", "flake-registry"]
+HAS_MODULE = {"path", "function", "flake-default"}
+HAS_REGISTRY = {"registry-path", "registry-function", "flake-default", "flake-registry"}
+
+
+def test_the_modules_import_together_in_any_combination(system):
+    """Every pair of the modules (each also with itself), in both orders, and
+    all of them twice: one evaluation, each combination under tryEval."""
+    combinations = [[a, b] for a in MODULES for b in MODULES] + [MODULES + MODULES]
+    configurations = []
+    for imports in combinations:
+        settings = ""
+        if HAS_MODULE & set(imports):
+            settings += WEB + "programs.group-layers.enable = true;"
+        if HAS_REGISTRY & set(imports):
+            settings += "services.group-layers-registry.enable = true;"
+        configurations.append(f'{{ imports = "{",".join(imports)}"; configuration = {{ ... }}: {{ {settings} }}; }}')
+    expression = f"""
+      map (c:
+        let
+          r = import {REPO}/tests/nixos-module-eval.nix {{
+            nixpkgsLib = {require_nixpkgs_lib()}; root = {REPO}; system = "{system}";
+            inherit (c) imports configuration;
+          }};
+          summary = {{
+            inherit (r) optionNames systemPackages;
+            images = builtins.attrNames r.builtImages;
+            registry = r.registryExecStart != null;
+          }};
+          tried = builtins.tryEval (builtins.deepSeq summary summary);
+        in {{ inherit (c) imports; inherit (tried) success value; }})
+      [ {" ".join(configurations)} ]
+    """
+    proc = subprocess.run(["nix-instantiate", *NIX_OPTIONS, "--eval", "--strict", "--json", "-E", expression],
+                          env=nix_environment(nix_path=""), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(proc.stdout)
+    assert [r["imports"] for r in results if not r["success"]] == []
+    for imports, result in zip(combinations, results):
+        value = result["value"]
+        assert bool(value["optionNames"]) == bool(HAS_MODULE & set(imports)), imports
+        assert value["images"] == (["web"] if HAS_MODULE & set(imports) else []), imports
+        assert value["registry"] == bool(HAS_REGISTRY & set(imports)), imports
+
+
+def test_the_packages_defaults_are_documented_without_building_them(evaluate):
+    """The NixOS manual shows a package option's defaultText, not its value."""
+    documented = evaluated(evaluate, WEB, imports="flake-default")["documentedDefaults"]
+    for name in ["programs.group-layers.package", "services.group-layers-registry.package"]:
+        default = documented[name]
+        # without one, it would be the value printed: "<derivation group-layers-0.1.0>"
+        assert default["_type"] == "literalExpression" and "/build-image\"" in default["text"], (name, default)
+
+
 def test_image_name_defaults_to_the_attribute_name_in_lower_case(evaluate):
     out = evaluated(evaluate, """
       virtualisation.group-layers.images.myApp = { packages = [ "hello" ]; tag = "t"; };
@@ -142,6 +196,8 @@ def test_image_name_defaults_to_the_attribute_name_in_lower_case(evaluate):
     ('tag = "a b";', "virtualisation.group-layers.images.web.tag"),
     ("maxLayers = 200;", "virtualisation.group-layers.images.web.maxLayers"),
     ('packages = [ "nosuch" ];', "virtualisation.group-layers.images.web: packages not found: nosuch"),
+    ('packages = [ "unfree-tool" ];', "virtualisation.group-layers.images.web: packages refused: unfree-tool: "
+     "it has an unfree license (nixpkgs allows it with config.allowUnfree = true)"),
     ('config.Cmd = "/bin/hello";',
      'virtualisation.group-layers.images.web: config.Cmd is "/bin/hello", it must be a list of strings'),
     ('config.cmd = [ "/bin/hello" ];', 'virtualisation.group-layers.images.web: config has unknown key "cmd"'),

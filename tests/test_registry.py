@@ -172,6 +172,23 @@ def test_unknown_package_is_manifest_unknown_with_the_list(server):
     assert proc.returncode != 0 and "manifest unknown" in proc.stderr
 
 
+def test_packages_the_package_set_refuses_are_denied_with_the_reason(server):
+    """nixpkgs' meta checks (unfree, broken, insecure): 403 DENIED naming each
+    package and why, not a failed build (500)."""
+    status, _, body = server.request("GET", "/v2/hello/unfree-tool/broken-tool/insecure-tool/manifests/latest")
+    error, = json.loads(body)["errors"]
+    assert (status, error["code"]) == (403, "DENIED"), body
+    reasons = error["detail"]["unavailable"]
+    assert sorted(reasons) == ["broken-tool", "insecure-tool", "unfree-tool"]
+    assert "unfree license" in reasons["unfree-tool"] and "config.allowUnfree" in reasons["unfree-tool"]
+    assert "marked as broken" in reasons["broken-tool"]
+    assert 'permittedInsecurePackages = [ "insecure-tool-1.0" ]' in reasons["insecure-tool"]
+    assert "unfree-tool: it has an unfree license" in error["message"]
+    proc = subprocess.run(["skopeo", "inspect", "--tls-verify=false",
+                           f"docker://{server.host}/unfree-tool:latest"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "denied" in proc.stderr.lower()
+
+
 def test_names_are_sorted_case_folded_and_dotted(server):
     _, a = manifest(server, "hello/shell")
     _, b = manifest(server, "shell/hello")

@@ -26,8 +26,9 @@ A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
 N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in a
 process group of its own under ``guard`` (which kills the group when the
 server dies, even by SIGKILL), stopped at the timeout.  It prints the path of
-manifest-output.json: an error object for unknown packages (``NotFound``),
-or the manifest and where its blobs are (``layerLocations``), which are
+manifest-output.json: an error object for unknown packages (``NotFound``) or
+for packages the package set refuses, unfree, broken or insecure ones
+(``Unavailable``), or the manifest and where its blobs are (``layerLocations``), which are
 copied into the storage (blobs already there are not copied again).  A
 failed build raises ``BuildFailed`` with its last error line and leaves
 nothing cached.  Packages that only the ``shell`` meta-package asked for are
@@ -64,6 +65,15 @@ class NotFound(Exception):
     def __init__(self, pkgs):
         super().__init__(", ".join(pkgs))
         self.pkgs = list(pkgs)
+
+
+class Unavailable(Exception):
+    """Packages the package set has but refuses (the `reasons` attribute:
+    name -> why, e.g. "it has an unfree license (...)")."""
+
+    def __init__(self, reasons):
+        super().__init__("; ".join(f"{name}: {why}" for name, why in sorted(reasons.items())))
+        self.reasons = dict(reasons)
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,9 @@ class Builder:
             self.metrics.count("registry_builds_total", result="not_found")
             self.not_found.put(request.key(), e.pkgs)
             raise
+        except Unavailable:
+            self.metrics.count("registry_builds_total", result="unavailable")
+            raise
         except BuildFailed:
             self.metrics.count("registry_builds_total", result="failed")
             raise
@@ -212,6 +225,8 @@ class Builder:
                     output = await self._run(request, packages)
             if output.get("error") == "not_found":
                 raise NotFound(sorted(set(output.get("pkgs", [])) - optional))
+            if output.get("error") == "unavailable":
+                raise Unavailable(output.get("reasons", {}))
             try:
                 record = await asyncio.to_thread(self._store, output)
             except (OSError, KeyError, DigestMismatch) as e:

@@ -37,7 +37,7 @@ from .. import __version__
 from . import config as configuration
 from . import manifests, names, serving, upkeep
 from .errors import API_HEADERS, RegistryError, log
-from .builds import Builder, BuildFailed, NotFound, ImageRequest
+from .builds import Builder, BuildFailed, NotFound, ImageRequest, Unavailable
 from .limits import Busy
 from .metrics import Metrics
 from .sources import UnknownRevision
@@ -150,6 +150,9 @@ class Registry:
         except NotFound as e:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "packages not found in the package set",
                                 {"not_found": e.pkgs}) from None
+        except Unavailable as e:
+            raise RegistryError(403, "DENIED", f"packages the package set refuses: {e}",
+                                {"unavailable": e.reasons}) from None
         except BuildFailed as e:
             raise RegistryError(500, "UNKNOWN", f"image build failed: {e}", {"packages": list(packages)}) from None
 

@@ -242,7 +242,9 @@ let
 
     # ------------------------------------------------------ derivation utils
     # Same shape as nixpkgs' lib.extendDerivation: adds `passthru` to the
-    # derivation and to each of its outputs.
+    # derivation and to each of its outputs; `condition` is asserted when
+    # drvPath or outPath is read (so a package nixpkgs refuses still has a
+    # name, a meta and a type).
     extendDerivation = condition: passthru: drv:
       let
         outputs = drv.outputs or [ "out" ];
@@ -251,12 +253,18 @@ let
         outputToAttrListElement = outputName: {
           name = outputName;
           value = commonAttrs // {
-            inherit (drv.${outputName}) type outputName outPath drvPath;
+            inherit (drv.${outputName}) type outputName;
             outputSpecified = true;
+            drvPath = assert condition; drv.${outputName}.drvPath;
+            outPath = assert condition; drv.${outputName}.outPath;
           };
         };
         outputsList = b.map outputToAttrListElement outputs;
-      in assert condition; commonAttrs // { outputUnspecified = true; };
+      in commonAttrs // {
+        outputUnspecified = true;
+        drvPath = assert condition; drv.drvPath;
+        outPath = assert condition; drv.outPath;
+      };
 
     # ---------------------------------------------------------- sources
     cleanSourceFilter = name: type:

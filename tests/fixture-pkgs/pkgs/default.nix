@@ -13,7 +13,7 @@ let
     then result // { override = newArgs: callWith autoArgs fn (args // newArgs); }
     else result;
 
-  stdenvParts = import ./stdenv.nix { inherit lib final system; };
+  stdenvParts = import ./stdenv.nix { inherit lib final system config; };
   trivial = import ./trivial-builders.nix { inherit lib final; };
   tools = import ./tools.nix { inherit lib final; };
   python = import ./python.nix { inherit lib final; };

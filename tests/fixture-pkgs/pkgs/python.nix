@@ -88,6 +88,19 @@ let
       done
     ''; in env // { interpreter = "${env}/bin/python3"; };
 
+  # What nixpkgs' mk-python-derivation.nix and its setup hooks do, on the
+  # host's interpreter: a wheel built by pypa/build (pypaBuildHook; setup.py
+  # bdist_wheel for format "setuptools"), the runtime-dependency check on it
+  # before the install (pythonRuntimeDepsCheckHook, pyproject only), the
+  # install by pypa/installer (pypaInstallHook), then after the
+  # installCheckPhase the imports check (pythonImportsCheckHook) and the
+  # metadata check (pythonMetadataCheckHook, pyproject only, when there is a
+  # pname and the version is no "unstable-" one). Each can be turned off with
+  # nixpkgs' variable (dontCheckRuntimeDeps, dontUsePythonImportsCheck,
+  # dontCheckPythonMetadata). The checks look for distributions only in the
+  # package's own site-packages and those of its inputs (PYTHONPATH), as in
+  # nixpkgs, not in the host's dist-packages: see ./python-checks.py.
+  checks = ./python-checks.py;
   mkPythonDerivation = { namePrefix, isApplication }: fnOrAttrs:
     let
       attrs = if lib.isFunction fnOrAttrs then lib.fix (self: fnOrAttrs self) else fnOrAttrs;
@@ -105,7 +118,12 @@ let
            else if a.pyproject then "pyproject" else "other")
         else if a.format != null then a.format
         else "setuptools";
-      pipCommon = "--no-deps --no-index --no-cache-dir --disable-pip-version-check";
+      checkMetadata = format' == "pyproject" && attrs ? pname && !(lib.hasInfix "unstable-" (a.version or ""));
+      # The hooks' own Python dependencies, which they propagate in nixpkgs.
+      hookInputs = lib.optionals (format' != "other") [ final.python3Packages.installer ]
+        ++ lib.optionals (format' == "pyproject") (with final.python3Packages; [ wheel packaging ]);
+      # $out's site-packages, then PYTHONPATH's folders (the inputs').
+      sitesOfBuild = ''"$out/${sitePackages}" $(tr : ' ' <<< "''${PYTHONPATH:-}")'';
     in
     if a.disabled then throw "${name} not supported for interpreter python${pythonVersion}" else
     stdenv.mkDerivation (builtins.removeAttrs attrs [
@@ -114,7 +132,7 @@ let
       "name" "passthru"
     ] // {
       name = namePrefix + name;
-      nativeBuildInputs = [ python3 ] ++ a.build-system ++ a.nativeBuildInputs
+      nativeBuildInputs = [ python3 ] ++ hookInputs ++ a.build-system ++ a.nativeBuildInputs
         ++ lib.optionals a.doCheck (a.nativeCheckInputs ++ a.checkInputs);
       propagatedBuildInputs = a.propagatedBuildInputs ++ a.dependencies ++ [ python3 ];
       doCheck = false;
@@ -125,10 +143,13 @@ let
 
       buildPhase = attrs.buildPhase or ''
         runHook preBuild
-        export HOME="$TMPDIR" PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=
+        export HOME="$TMPDIR" PYTHONDONTWRITEBYTECODE=
         case "$pythonFormat" in
-          setuptools|pyproject|flit)
-            python3 -m pip wheel ${pipCommon} --no-build-isolation --wheel-dir dist . ;;
+          pyproject)
+            echo "Creating a wheel..." >&2
+            python3 -m build --no-isolation --outdir dist/ --wheel ''${pypaBuildFlags[@]:-} ;;
+          setuptools)
+            python3 setup.py bdist_wheel --dist-dir dist ;;
           wheel)
             mkdir -p dist; cp "$src" "dist/$(stripHash "$src")" ;;
           other) ;;
@@ -137,16 +158,35 @@ let
         runHook postBuild
       '';
 
+      preInstallPhases = lib.optionals (format' == "pyproject") [ "pythonRuntimeDepsCheckPhase" ];
+      pythonRuntimeDepsCheckPhase = ''
+        if [[ -z "''${dontCheckRuntimeDeps:-}" ]]; then
+          for wheel in dist/*.whl; do
+            echo "Checking runtime dependencies for $(basename "$wheel")" >&2
+            python3 ${checks} runtime-deps "$wheel" ${sitesOfBuild}
+          done
+        fi
+      '';
+
       installPhase = attrs.installPhase or ''
         runHook preInstall
         if [[ "$pythonFormat" != other ]]; then
-          mkdir -p "$out/${sitePackages}"
-          python3 -m pip install ${pipCommon} --no-warn-script-location \
-            --target "$out/${sitePackages}" dist/*.whl
-          if [[ -d "$out/${sitePackages}/bin" ]]; then
-            mv "$out/${sitePackages}/bin" "$out/bin"
-          fi
+          for wheel in dist/*.whl; do
+            python3 -m installer --prefix "$out" "$wheel"
+            echo "Successfully installed $wheel" >&2
+          done
+          # Debian's interpreter installs below local/ and into
+          # .../dist-packages (its posix_local scheme), and may be newer
+          # than pythonVersion (trixie's): move to nixpkgs' places.
+          if [[ -d "$out/local" ]]; then cp -a "$out/local/." "$out/"; rm -r "$out/local"; fi
+          for d in "$out"/lib/python3*/dist-packages "$out"/lib/python3.*/site-packages; do
+            if [[ -d "$d" && "$d" != "$out/${sitePackages}" ]]; then
+              mkdir -p "$out/${sitePackages}"; cp -a "$d/." "$out/${sitePackages}/"; rm -r "$d"
+            fi
+          done
+          rmdir "$out"/lib/python3* 2>/dev/null || true
         fi
+        export PYTHONPATH="$out/${sitePackages}''${PYTHONPATH:+:$PYTHONPATH}"
         runHook postInstall
       '';
 
@@ -155,6 +195,23 @@ let
       # no checkPhase given, a hook (pytestCheckHook) may provide it.
       installCheckPhase = attrs.checkPhase;
     } // {
+      preDistPhases = [ "pythonImportsCheckPhase" ]
+        ++ lib.optionals checkMetadata [ "pythonMetadataCheckPhase" ];
+      pythonImportsCheckPhase = ''
+        if [[ -z "''${dontUsePythonImportsCheck:-}" && -n "''${pythonImportsCheck[*]:-}" ]]; then
+          echo "Check whether the following modules can be imported: ''${pythonImportsCheck[*]}" >&2
+          (cd "$out" && PYTHONPATH="$out/${sitePackages}''${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
+        import importlib, sys
+        for module in sys.argv[1:]:
+            importlib.import_module(module)' ''${pythonImportsCheck[@]})
+        fi
+      '';
+      pythonMetadataCheckPhase = ''
+        if [[ -z "''${dontCheckPythonMetadata:-}" ]]; then
+          echo "Executing pythonMetadataCheckPhase" >&2
+          python3 ${checks} metadata "$pname" "$version" ${sitesOfBuild}
+        fi
+      '';
 
       postFixup = lib.optionalString (!a.dontWrapPythonPrograms) ''
         ${collectSitesShell}
@@ -177,19 +234,7 @@ let
           done
           rm -rf "$out/bin/__pycache__"
         fi
-      '' + (attrs.postFixup or "") + ''
-        # pythonImportsCheck (as nixpkgs' pythonImportsCheckHook)
-        if [[ -n "''${pythonImportsCheck[*]:-}" ]]; then
-          ${collectSitesShell}
-          __pyCollect "$out"
-          __pp=""
-          for s in "''${__pySites[@]}"; do __pp+="$s:"; done
-          for m in ''${pythonImportsCheck[@]}; do
-            echo "Check whether the following module can be imported: $m" >&2
-            PYTHONPATH="$__pp''${PYTHONPATH:-}" python3 -c "import $m"
-          done
-        fi
-      '';
+      '' + (attrs.postFixup or "");
 
       passthru = a.passthru // {
         inherit (a) dependencies optional-dependencies;
@@ -201,7 +246,9 @@ let
     });
 
   # Python modules that Debian already provides on sys.path
-  # (python3-networkx, ...): thin markers that verify the module imports.
+  # (python3-networkx, ...): thin markers that verify the module imports and
+  # link Debian's metadata (.dist-info or .egg-info) into their own
+  # site-packages, so that the checks above find the distribution there.
   hostPythonModule = { pname, version, module, debianPackage }:
     stdenv.mkDerivation {
       name = "python${pythonVersion}-${pname}-${version}";
@@ -216,6 +263,8 @@ let
         echo "${python3}" > "$out/nix-support/propagated-build-inputs"
         echo "${module} is provided by Debian's ${debianPackage} on the host's sys.path" \
           > "$out/${sitePackages}/README.fixture"
+        info=$(/usr/bin/python3 -c 'import importlib.metadata as m, sys; print(m.distribution(sys.argv[1])._path)' ${pname})
+        ln -s "$info" "$out/${sitePackages}/$(basename "$info")"
       '';
       passthru = { pythonModule = python3; };
       meta.description = "${pname} from Debian (${debianPackage}), group-layers fixture marker";
@@ -246,6 +295,9 @@ in
     setuptools = hostPythonModule { pname = "setuptools"; version = "66.1.1"; module = "setuptools"; debianPackage = "python3-setuptools"; };
     wheel = hostPythonModule { pname = "wheel"; version = "0.38.4"; module = "wheel"; debianPackage = "python3-wheel"; };
     pip = hostPythonModule { pname = "pip"; version = "23.0.1"; module = "pip"; debianPackage = "python3-pip"; };
+    build = hostPythonModule { pname = "build"; version = "0.9.0"; module = "build"; debianPackage = "python3-build"; };
+    installer = hostPythonModule { pname = "installer"; version = "0.6.0"; module = "installer"; debianPackage = "python3-installer"; };
+    packaging = hostPythonModule { pname = "packaging"; version = "23.0"; module = "packaging"; debianPackage = "python3-packaging"; };
     networkx = hostPythonModule { pname = "networkx"; version = "2.8.8"; module = "networkx"; debianPackage = "python3-networkx"; };
     jsonschema = hostPythonModule { pname = "jsonschema"; version = "4.10.3"; module = "jsonschema"; debianPackage = "python3-jsonschema"; };
     aiohttp = hostPythonModule { pname = "aiohttp"; version = "3.8.4"; module = "aiohttp"; debianPackage = "python3-aiohttp"; };

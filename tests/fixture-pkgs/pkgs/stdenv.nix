@@ -1,5 +1,5 @@
 # Bootstrap shell and a minimal stdenv (see ../stdenv/setup.sh).
-{ lib, final, system }:
+{ lib, final, system, config }:
 
 let
   platform = lib.systems.elaborate system;
@@ -60,14 +60,17 @@ let
     in
     finalPackage;
 
+  checkMeta = import ./check-meta.nix { inherit lib config system; };
+
   mkDerivationSimple = overrideAttrs: attrs:
     let
+      validity = checkMeta attrs;
       structured = attrs.__structuredAttrs or false;
       name = attrs.name or "${attrs.pname}-${attrs.version}";
       outputs = attrs.outputs or [ "out" ];
       env = attrs.env or { };
       passthru = attrs.passthru or { };
-      meta = attrs.meta or { };
+      inherit (validity) meta;
       base = builtins.removeAttrs attrs [
         "meta" "passthru" "env" "pos" "realBuilder" "finalPackage" "overrideAttrs"
       ] // {
@@ -82,7 +85,7 @@ let
         else base // env;
       drv = derivation drvAttrs;
     in
-    lib.extendDerivation true (passthru // {
+    lib.extendDerivation validity.handled (passthru // {
       inherit meta overrideAttrs passthru;
     }) drv;
 

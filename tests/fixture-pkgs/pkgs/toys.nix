@@ -3,8 +3,20 @@
 #   libgreeting: a shell "library" plus ~256 KiB of data
 #   "greeting-1.0": an attribute whose name has a dot, as overlays and
 #     nixpkgs have (a version-pinned data package)
+#   unfree-tool, broken-tool, insecure-tool: refused by the meta checks
 { lib, final }:
 
+let
+  toyRefused = pname: meta: final.stdenv.mkDerivation {
+    inherit pname;
+    version = "1.0";
+    buildCommand = ''
+      mkdir -p "$out/share/${pname}"
+      echo "${pname} (group-layers fixture)" > "$out/share/${pname}/README"
+    '';
+    meta = meta // { description = "Toy package nixpkgs' meta checks refuse (group-layers fixture)"; };
+  };
+in
 {
   libgreeting = final.stdenv.mkDerivation {
     pname = "libgreeting";
@@ -50,4 +62,10 @@
       platforms = lib.systems.flakeExposed;
     };
   });
+
+  # Packages nixpkgs' meta checks refuse by default (./check-meta.nix): an
+  # unfree one, a broken one and an insecure one, each a small text file.
+  unfree-tool = toyRefused "unfree-tool" { license = { shortName = "unfree"; fullName = "Unfree"; free = false; }; };
+  broken-tool = toyRefused "broken-tool" { broken = true; };
+  insecure-tool = toyRefused "insecure-tool" { knownVulnerabilities = [ "CVE-2026-00001: toy vulnerability" ]; };
 }
