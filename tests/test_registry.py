@@ -187,6 +187,11 @@ def test_packages_the_package_set_refuses_are_denied_with_the_reason(server):
     proc = subprocess.run(["skopeo", "inspect", "--tls-verify=false",
                            f"docker://{server.host}/unfree-tool:latest"], capture_output=True, text=True)
     assert proc.returncode != 0 and "denied" in proc.stderr.lower()
+    # Asked again: the same answer, from the negative cache (no evaluation).
+    evaluations = len(server.events("build"))
+    again = server.request("GET", "/v2/hello/unfree-tool/broken-tool/insecure-tool/manifests/latest")
+    assert (again[0], again[2]) == (status, body)
+    assert len(server.events("build")) == evaluations
 
 
 def test_names_are_sorted_case_folded_and_dotted(server):

@@ -15,8 +15,8 @@
 4. else from a new build, once one of ``max_builds`` slots is free.
 
 Before a new build is started, the bounds of ``limits`` apply: an image
-found unknown before (within the negative cache's time) is answered
-``NotFound`` at once; a client over its build rate, or with
+found unknown or refused before (within the negative cache's time) is
+answered ``NotFound`` or ``Unavailable`` at once; a client over its build rate, or with
 ``client_max_builds`` builds of its own in flight already, or a queue
 already ``max_queue`` builds long behind the busy slots, gets
 ``limits.Busy``.  (The per-client bound keeps one client from filling the
@@ -103,7 +103,7 @@ class Builder:
         self.max_builds = max_builds
         self.max_queue = max_queue
         self.slots = asyncio.Semaphore(max_builds)
-        self.not_found = NegativeCache(negative_ttl)
+        self.refused = NegativeCache(negative_ttl)  # key -> NotFound or Unavailable
         self.rates = RateLimiter(client_builds_per_minute)
         self.client_max_builds = client_max_builds
         self.client_builds = Counter()  # client -> builds it started, in flight
@@ -114,10 +114,10 @@ class Builder:
 
     async def image(self, request, optional=frozenset(), client=None):
         key = request.key()
-        missing = self.not_found.get(key)
-        if missing is not None:
+        refused = self.refused.get(key)
+        if refused is not None:
             self.metrics.count("registry_negative_cache_hits_total")
-            raise NotFound(missing)
+            raise refused.with_traceback(None)  # the kept answer, without the last raise's traceback
         if request.pinned:
             record = await asyncio.to_thread(self._stored, key)
             if record is not None:
@@ -198,10 +198,11 @@ class Builder:
             record = await self._build_once(request, optional)
         except NotFound as e:
             self.metrics.count("registry_builds_total", result="not_found")
-            self.not_found.put(request.key(), e.pkgs)
+            self.refused.put(request.key(), e)
             raise
-        except Unavailable:
+        except Unavailable as e:
             self.metrics.count("registry_builds_total", result="unavailable")
+            self.refused.put(request.key(), e)
             raise
         except BuildFailed:
             self.metrics.count("registry_builds_total", result="failed")

@@ -1,10 +1,10 @@
 """Bounds on the work clients can make the server do, so that a flood of
 names costs little and cannot starve real pulls:
 
-- ``NegativeCache``: the ``not_found`` answer for an image key (the same
-  key as built images, so the same name, revision, layer budget and
-  popularity), kept for ``ttl`` seconds; a repeated unknown name costs no
-  evaluation.
+- ``NegativeCache``: the ``not_found`` (or refused: unfree, broken,
+  insecure) answer for an image key (the same key as built images, so the
+  same name, revision, layer budget and popularity), kept for ``ttl``
+  seconds; a repeated unknown name costs no evaluation.
 - ``RateLimiter``: a token bucket per client address for the builds it
   starts (evaluations that find unknown packages included): ``per_minute``
   tokens a minute, up to a minute's worth saved.  Cache hits, joined builds
@@ -53,20 +53,20 @@ class NegativeCache:
         self.ttl, self.clock = ttl, clock
         self.entries = _Table(size)
 
-    def put(self, key, missing):
+    def put(self, key, answer):
         if self.ttl > 0:
-            self.entries.put(key, (self.clock() + self.ttl, list(missing)))
+            self.entries.put(key, (self.clock() + self.ttl, answer))
 
     def get(self, key):
-        """The packages not found for `key`, or None."""
+        """The answer kept for `key`, or None."""
         entry = self.entries.get(key)
         if entry is None:
             return None
-        expires, missing = entry
+        expires, answer = entry
         if self.clock() >= expires:
             del self.entries[key]
             return None
-        return missing
+        return answer
 
 
 class RateLimiter:
