@@ -134,10 +134,13 @@ def _json(rows):
     return "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
 
 
-def _lock(image, rows):
-    """A layer lock (``schemas/lock.json``) holding ``rows`` as the plan of ``image``."""
-    return ('{"version": %d, "images": {%s: ' % (validate.LOCK_VERSION, json.dumps(image))
-            + _json(rows).rstrip("\n") + "}}\n")
+def _lock(image, rows, other_plans):
+    """A layer lock (``schemas/lock.json``) holding ``rows`` as the plan of
+    ``image`` and the other images' plans of the previous lock, by name."""
+    plans = {**other_plans, image: rows}
+    return ('{"version": %d, "images": {' % validate.LOCK_VERSION
+            + ",\n".join(f"{json.dumps(name)}: {_json(plans[name]).rstrip()}" for name in sorted(plans))
+            + "}}\n")
 
 
 def _human(size):
@@ -186,8 +189,8 @@ def _dot(graph, layers):
 
 def _layers(argv):
     args = _layers_parser().parse_args(argv)
-    graph, popularity, budget, previous = validate.inputs(args.graph, args.pop, args.budget,
-                                                          args.previous, args.image)
+    graph, popularity, budget, previous, other_plans = validate.inputs(args.graph, args.pop, args.budget,
+                                                                       args.previous, args.image)
     layers = STRATEGIES[args.strategy](graph, popularity, budget)
     if previous is not None:
         from . import lock
@@ -201,7 +204,7 @@ def _layers(argv):
         for layer in layers
     ]
     validate.output(graph, layers, budget, rows)
-    render = {"json": lambda: _json(rows), "lock": lambda: _lock(args.image or "image", rows), "table": lambda: _table(graph, layers),
+    render = {"json": lambda: _json(rows), "lock": lambda: _lock(args.image or "image", rows, other_plans), "table": lambda: _table(graph, layers),
               "dot": lambda: _dot(graph, layers)}[args.format]
     _write(args.out, render())
 

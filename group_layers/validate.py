@@ -61,8 +61,9 @@ class BadInput(Exception):
 
 
 #: Everything a run of ``group-layers`` reads, checked (``previous``: the old
-#: plan's rows, or None).
-Inputs = namedtuple("Inputs", "graph popularity budget previous")
+#: plan's rows, or None; ``other_plans``: the lock's plans of other images,
+#: carried into the new lock unchanged).
+Inputs = namedtuple("Inputs", "graph popularity budget previous other_plans")
 
 
 def inputs(graph_file, pop_file, budget_n, previous_file=None, image=None):
@@ -73,8 +74,8 @@ def inputs(graph_file, pop_file, budget_n, previous_file=None, image=None):
     budget_n = budget(budget_n)
     graph_ = graph(read_json(graph_file), graph_file)
     popularity_ = popularity(read_json(pop_file), pop_file) if pop_file else {}
-    previous_ = previous(read_json(previous_file), previous_file, image) if previous_file else None
-    return Inputs(graph_, popularity_, budget_n, previous_)
+    previous_, others = previous(read_json(previous_file), previous_file, image) if previous_file else (None, {})
+    return Inputs(graph_, popularity_, budget_n, previous_, others)
 
 
 def read_bytes(name):
@@ -243,9 +244,14 @@ LOCK_VERSION = 1
 
 
 def previous(doc, file, image):
-    """The old plan's rows from a lock (``schemas/lock.json``: the plan of
-    ``image``, or its only plan) or an earlier output (``schemas/layers.json``),
-    after every check: no path in two of its layers."""
+    """``(rows, other_plans)``: the old plan's rows from a lock
+    (``schemas/lock.json``) or an earlier output (``schemas/layers.json``),
+    after every check (no path in two of its layers), and the lock's plans of
+    other images.  The plan is ``image``'s; where the lock has none of that
+    name but holds a single plan, that one: a lock of one image follows the
+    image when its name changes (the default name lists the packages, so
+    adding one renames the image).  Without ``image``, the lock's only plan."""
+    others = {}
     if isinstance(doc, list):
         check_schema("layers", doc, file)
         rows, where = doc, ()
@@ -258,9 +264,10 @@ def previous(doc, file, image):
         if image is None and len(plans) > 1:
             raise BadInput(file, pointer("images"), f"holds the plans of {len(plans)} images: "
                            "name one with --image")
-        if image is None:
-            image = next(iter(plans), None)
+        if image not in plans and len(plans) == 1:
+            image = next(iter(plans))
         rows, where = plans.get(image, []), ("images", image)
+        others = {name: plan for name, plan in plans.items() if name != image}
     seen = {}
     for j, row in enumerate(rows):
         for k, path in enumerate(row["contents"]):
@@ -269,7 +276,7 @@ def previous(doc, file, image):
                 raise BadInput(file, pointer(*where, j, "contents", k),
                                f"{path} is also at {pointer(*where, first[0], 'contents', first[1])}: "
                                "a path has one layer")
-    return rows
+    return rows, others
 
 
 def budget(n):
