@@ -180,7 +180,7 @@
             filter =
               path: type:
               type == "regular"
-              && builtins.match "(test_engine_.*|test_cohort|test_registry_parts|conftest|engine_support|nix_support)[.]py" (
+              && builtins.match "(test_engine_.*|test_cohort|test_registry_parts|conftest|engine_support|nix_support|registry_support)[.]py" (
                 baseNameOf path
               ) != null;
           };

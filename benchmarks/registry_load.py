@@ -1,4 +1,4 @@
-"""Load on group-layers-registry, on loopback, against plain static servers.
+"""Load on group-layers-registry, on loopback, against a real registry and plain static servers.
 
 Builds nothing of its own but the image: a package set with a fresh nonce
 (so the first build is cold even in a shared Nix store) is served by a
@@ -9,13 +9,17 @@ registry started here on 127.0.0.1, and
    time to pull the whole image;
 2. **warm**: N clients (aiohttp, keep-alive) request the same thing for a
    bounded time and count: the warm manifest, then the biggest layer blob.
-   The same files are then fetched the same way from two plain static
-   servers serving the storage folder: ``python -m http.server`` and
-   aiohttp's ``web.static`` (the registry's own HTTP stack, without the
+   The same is then asked of two replicas of the registry on the one storage
+   folder (the clients split between them), of Debian's ``docker-registry``
+   (the CNCF distribution registry, 2.8) serving the same image (copied into
+   it with skopeo: the same blobs, byte for byte), and the same files of two
+   plain static servers serving the storage folder: ``python -m http.server``
+   and aiohttp's ``web.static`` (the registry's own HTTP stack, without the
    registry).
 
 Prints requests/s, p50/p99 latency and MB/s, and the registry's ratio to
-the static servers. Every response's status and length are checked (and
+each peer; the target is blob throughput of at least 0.8 times
+docker-registry's. Every response's status and length are checked (and
 the first body of each kind against its digest); any failure ends the run
 with status 1.
 
@@ -38,8 +42,10 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from oci_test_registry import Registry, available  # noqa: E402
 from registry_support import Server, fixture_in_store, package_set, server_environment, wrapper  # noqa: E402
 
+DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
 STATIC_AIOHTTP = """
 import sys
 from aiohttp import web
@@ -72,20 +78,22 @@ async def cold(base):
         return ttfb, ttfb + time.perf_counter() - start, manifest
 
 
-async def load(url, size, clients, seconds, max_requests, digest=None, headers=None):
+async def load(urls, size, clients, seconds, max_requests, digest=None, headers=None):
     """{requests, seconds, latencies} of `clients` keep-alive clients
-    fetching `url` until `seconds` pass or `max_requests` are made."""
+    fetching the same thing from `urls` (client i from urls[i % len(urls)])
+    until `seconds` pass or `max_requests` are made."""
     latencies = []
     deadline = time.perf_counter() + seconds
     started = [0]
     connector = aiohttp.TCPConnector(limit=clients)
 
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        _, _, body = await timed_get(session, url, headers)  # warm-up, and the digest check
-        if digest and "sha256:" + hashlib.sha256(body).hexdigest() != digest:
-            raise RuntimeError(f"{url}: the body does not have digest {digest}")
+        for url in urls:
+            _, _, body = await timed_get(session, url, headers)  # warm-up, and the digest check
+            if digest and "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+                raise RuntimeError(f"{url}: the body does not have digest {digest}")
 
-        async def client():
+        async def client(url):
             while started[0] < max_requests and time.perf_counter() < deadline:
                 started[0] += 1
                 t = time.perf_counter()
@@ -96,8 +104,27 @@ async def load(url, size, clients, seconds, max_requests, digest=None, headers=N
                 latencies.append(time.perf_counter() - t)
 
         begin = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(client(urls[i % len(urls)]) for i in range(clients)))
         return {"requests": len(latencies), "seconds": time.perf_counter() - begin, "latencies": latencies}
+
+
+async def upload(base, storage, manifest, body):
+    """Put the image into a registry by its API, blobs and manifest byte for
+    byte (skopeo would compress the uncompressed layers: other blobs)."""
+    async with aiohttp.ClientSession() as session:
+        for d in [manifest["config"], *manifest["layers"]]:
+            async with session.post(f"{base}/v2/hello/blobs/uploads/") as response:
+                location = response.headers["Location"]
+            data = (storage / "blobs" / "sha256" / d["digest"][7:]).read_bytes()
+            target = aiohttp.client.URL(base).join(aiohttp.client.URL(location)).update_query(digest=d["digest"])
+            async with session.put(target, data=data,
+                                   headers={"Content-Type": "application/octet-stream"}) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"{base}: blob upload answered {response.status}")
+        async with session.put(f"{base}/v2/hello/manifests/latest", data=body,
+                               headers={"Content-Type": DOCKER}) as response:
+            if response.status != 201:
+                raise RuntimeError(f"{base}: manifest upload answered {response.status}: {await response.text()}")
 
 
 def summary(result, size):
@@ -142,12 +169,15 @@ def free_port():
 
 async def measure(args, work):
     print("building the fixture's package set and the wrapper ...", file=sys.stderr)
+    if not available():
+        raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
     fixture = fixture_in_store()
     pkgs = package_set(work / "pkgs", uuid.uuid4().hex, fixture)
     storage = work / "storage"
-    server = Server(storage, work / "registry.log", server_environment(fixture), "--pkgs-path", pkgs,
-                    "--build-command", wrapper())
-    statics = []
+    env = server_environment(fixture)
+    flags = ["--pkgs-path", pkgs, "--build-command", wrapper()]
+    server = Server(storage, work / "registry.log", env, *flags)
+    statics, others = [], []
     try:
         base = f"http://{server.host}"
         print("cold pull of hello ...", file=sys.stderr)
@@ -161,18 +191,25 @@ async def measure(args, work):
             "blob": (f"/v2/hello/blobs/{layer['digest']}", layer["size"], layer["digest"],
                      f"/blobs/sha256/{layer['digest'][7:]}"),
         }
-        servers = {"registry": base}
+        replica = Server(storage, work / "replica.log", env, *flags)
+        others.append(replica)
+        peer = Registry().__enter__()
+        others.append(peer)
+        await upload(f"http://{peer.host}", storage, manifest, body)
+        servers = {"registry": [base], "registry, 2 replicas": [base, f"http://{replica.host}"],
+                   "docker-registry": [f"http://{peer.host}"]}
         for kind in ("http.server", "aiohttp static"):
             port = free_port()
             statics.append(start_static(kind, storage, port))
-            servers[kind] = f"http://127.0.0.1:{port}"
-            await wait_for(servers[kind] + "/")
+            servers[kind] = [f"http://127.0.0.1:{port}"]
+            await wait_for(servers[kind][0] + "/")
         rows = []
         for what, (path, size, digest, static_path) in targets.items():
-            for name, url in servers.items():
+            for name, urls in servers.items():
                 print(f"{what} from {name} ...", file=sys.stderr)
-                result = await load(url + (path if name == "registry" else static_path), size, args.clients,
-                                    args.seconds, args.max_requests, digest)
+                served = path if name.startswith(("registry", "docker-registry")) else static_path
+                result = await load([url + served for url in urls], size, args.clients, args.seconds,
+                                    args.max_requests, digest, {"Accept": DOCKER})
                 rows.append({"what": what, "server": name, "size": size, **summary(result, size)})
         return {"cold_ttfb_s": ttfb, "cold_pull_s": pull, "layers": len(manifest["layers"]),
                 "clients": args.clients, "rows": rows}
@@ -180,10 +217,12 @@ async def measure(args, work):
         for p in statics:
             p.terminate()
             p.wait()
+        for other in others:
+            other.stop() if isinstance(other, Server) else other.__exit__()
         server.stop()
 
 
-def table(report):
+def table(report, args):
     lines = [f"cold build of hello ({report['layers']} layers): first byte of the manifest after "
              f"{report['cold_ttfb_s']:.2f} s, whole image pulled after {report['cold_pull_s']:.2f} s",
              f"warm, {report['clients']} clients on loopback:", "",
@@ -195,6 +234,9 @@ def table(report):
         ratio = ours[r["what"]][key] / r[key]
         lines.append(f"| {r['what']} ({r['size']:,} B) | {r['server']} | {r['requests']} | {r['req_per_s']:.0f} | "
                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['mb_per_s']:.1f} | {ratio:.2f} |")
+    peer = next(r for r in report["rows"] if r["what"] == "blob" and r["server"] == "docker-registry")
+    lines += ["", f"blob throughput: {ours['blob']['mb_per_s'] / peer['mb_per_s']:.2f} x docker-registry's "
+                  "(target: at least 0.8)"]
     return "\n".join(lines)
 
 
@@ -204,14 +246,20 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=5.0, help="time limit of each measurement")
     parser.add_argument("--max-requests", type=int, default=20000, help="request limit of each measurement")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
+    return run("registry_load", measure, table, parser.parse_args(argv))
+
+
+def run(name, measure, table, args):
+    """Run `measure(args, folder)` in a temporary folder and print
+    `table(report, args)` (and the JSON to ``args.json``); the exit status,
+    1 with one line on stderr if the measurement failed."""
     with tempfile.TemporaryDirectory() as work:
         try:
             report = asyncio.run(measure(args, Path(work)))
         except RuntimeError as e:
-            print(f"registry_load: {e}", file=sys.stderr)
+            print(f"{name}: {e}", file=sys.stderr)
             return 1
-    print(table(report))
+    print(table(report, args))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -8,7 +8,8 @@ export, with the corpus' popularity file:
   (63,436 paths), target 3 s and 1 GB.
 
 Each command runs from process start to written output (``python -m
-group_layers``, validation included), several times; the table gives the
+group_layers``, validation included, the engine byte-compiled first as an
+installed one is), several times; the table gives the
 median wall time, the peak resident memory, and their ratio to the target.
 ``cohort, --previous`` plans from the lock of the plan just made (the most
 work the lock can do: every path matched), paired with ``cohort`` (target:
@@ -22,7 +23,8 @@ Nixery pins v0.9.1, which Go 1.19 cannot run: v0.13 can), and Go
 (``go``) with logrus (Debian's ``golang-github-sirupsen-logrus-dev``).
 The last column is each row's ratio to the Go binary on the same image
 (targets: 1.2x on the archive, 1.5x on desktops).  Where any of these is
-missing, the table says so and has no Go row.
+missing, the table says so and has no Go row.  ``python -c pass`` runs in
+the same rounds too: what the interpreter's start costs every Python row.
 
 Run ``python -m benchmarks.speed`` from the repository root.
 """
@@ -46,6 +48,8 @@ CASES = {"desktops": (0.3, None), "archive": (3.0, 1024)}  # seconds, MiB
 VARIANTS = (("cohort", "cohort", True, False), ("cohort, --previous", "cohort", True, True),
             ("cohort, no --pop", "cohort", False, False), ("nixery", "nixery", True, False))
 GO = "Nixery's Go binary"
+#: The interpreter alone, in the same rounds: the floor under every Python row.
+START = ("start-up", "python -c pass")
 
 #: The ``main`` that makes Nixery's ``builder/layers.go`` a program: its old
 #: ``group-layers`` command's flags, reading and writing the same files.
@@ -155,6 +159,10 @@ def main(argv=None):
         tmp = Path(tmp)
         subprocess.run([sys.executable, "-m", "benchmarks.speed", "--write-inputs", str(tmp)],
                        check=True, cwd=Path(__file__).resolve().parent.parent)
+        # as installed (pip and Nix byte-compile a package): no run compiles
+        # the engine's sources again, even where PYTHONDONTWRITEBYTECODE is set
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "group_layers"], check=True,
+                       cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL)
         go, missing = build_go(args.nixery, args.gonum, tmp)
         files = {case: tmp / f"{case}.attrs.json" for case in CASES}
         pop, out = tmp / "popularity.json", tmp / "layers.json"
@@ -168,6 +176,7 @@ def main(argv=None):
                                                 lock if previous else None)
             if go:
                 commands[case, GO] = [go, "-graph", files[case], "-pop", pop, "-budget", "94", "-out", out]
+        commands[START] = [sys.executable, "-c", "pass"]
         progress = Progress(len(commands) * args.runs, "timing runs")
         runs = {key: [] for key in commands}
         for _ in range(args.runs):  # in rounds: each row sees the machine as busy as the others
@@ -175,6 +184,7 @@ def main(argv=None):
                 runs[key].append(run_once(line))
                 progress.step()
         progress.done()
+    start = runs.pop(START)
     rows = []
     for (case, label), found in runs.items():
         target_s, target_mib = CASES[case]
@@ -193,6 +203,9 @@ def main(argv=None):
     print("| image | strategy | median wall time (/ target) | CPU time | peak RSS (/ target) | paired |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print(f"\nPython's start-up alone ({START[1]}, same rounds): "
+          f"{statistics.median(s for s, _, _ in start):.3f} s wall, "
+          f"{statistics.median(c for _, c, _ in start):.3f} s CPU")
     if missing:
         print(f"\n{GO}: not measured: {missing}")
 

@@ -17,12 +17,9 @@ import gc
 import json
 import os
 import sys
-import tempfile
-import traceback
 
-from . import __version__, lock, validate
+from . import __version__, validate
 from .graph import package_name
-from .popcount import Tally
 from .strategies import DEFAULT, STRATEGIES
 from .validate import BadInput
 
@@ -116,17 +113,14 @@ def _write(name, text):
     if name == "-":
         sys.stdout.write(text)
         return
+    temporary = os.path.join(os.path.dirname(os.path.abspath(name)), f".group-layers-{os.urandom(8).hex()}")
     try:
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(name)),
-                                         prefix=".group-layers-")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # less the umask
     except OSError as e:
         raise BadInput(name, "", f"cannot write here: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, name)
     except OSError as e:
         os.unlink(temporary)
@@ -140,10 +134,13 @@ def _json(rows):
     return "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
 
 
-def _lock(image, rows):
-    """A layer lock (``schemas/lock.json``) holding ``rows`` as the plan of ``image``."""
-    return ('{"version": %d, "images": {%s: ' % (validate.LOCK_VERSION, json.dumps(image))
-            + _json(rows).rstrip("\n") + "}}\n")
+def _lock(image, rows, other_plans):
+    """A layer lock (``schemas/lock.json``) holding ``rows`` as the plan of
+    ``image`` and the other images' plans of the previous lock, by name."""
+    plans = {**other_plans, image: rows}
+    return ('{"version": %d, "images": {' % validate.LOCK_VERSION
+            + ",\n".join(f"{json.dumps(name)}: {_json(plans[name]).rstrip()}" for name in sorted(plans))
+            + "}}\n")
 
 
 def _human(size):
@@ -192,10 +189,12 @@ def _dot(graph, layers):
 
 def _layers(argv):
     args = _layers_parser().parse_args(argv)
-    graph, popularity, budget, previous = validate.inputs(args.graph, args.pop, args.budget,
-                                                          args.previous, args.image)
+    graph, popularity, budget, previous, other_plans = validate.inputs(args.graph, args.pop, args.budget,
+                                                                       args.previous, args.image)
     layers = STRATEGIES[args.strategy](graph, popularity, budget)
     if previous is not None:
+        from . import lock
+
         layers = lock.plan(graph, previous, layers, budget)
     rows = [
         {"contents": list(map(graph.paths.__getitem__, layer.members)),
@@ -205,7 +204,7 @@ def _layers(argv):
         for layer in layers
     ]
     validate.output(graph, layers, budget, rows)
-    render = {"json": lambda: _json(rows), "lock": lambda: _lock(args.image or "image", rows), "table": lambda: _table(graph, layers),
+    render = {"json": lambda: _json(rows), "lock": lambda: _lock(args.image or "image", rows, other_plans), "table": lambda: _table(graph, layers),
               "dot": lambda: _dot(graph, layers)}[args.format]
     _write(args.out, render())
 
@@ -217,6 +216,8 @@ def _popcount(argv):
 
         _write(args.out, popcount_cache.popularity(args).render())
         return
+    from .popcount import Tally
+
     tally = Tally()
     for file in args.graphs:
         graph = validate.graph(validate.read_json(file), file)
@@ -248,6 +249,8 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception:
+        import traceback
+
         print("group-layers: internal error, please report it:", file=sys.stderr)
         traceback.print_exc()
         return 1

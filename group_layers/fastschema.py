@@ -115,6 +115,7 @@ class _Compiler:
         names = schema.get("propertyNames", True)
         names = None if names is True else self.compile(names)
         known = tuple(properties.items())
+        every = _every(additional)
 
         def check(x):
             if type(x) is not dict:
@@ -128,8 +129,8 @@ class _Compiler:
                 return True
             if names is not None and not all(map(names, x)):
                 return False
-            if not properties:  # a map's values: one check for all, in one C loop
-                return additional is None or all(map(additional, x.values()))
+            if not properties:  # a map's values: one check for all, in C loops
+                return additional is None or every(x.values())
             for key, value in x.items():
                 valid = properties.get(key, additional)
                 if valid is not None and not valid(value):
@@ -157,10 +158,27 @@ class _Compiler:
     def number(schema, strict):
         minimum = schema["minimum"]
         if strict is _is_integer:  # the common case, in one call
-            return lambda x: (type(x) is int or type(x) is float and x.is_integer()) and x >= minimum
+            def check(x):
+                return (type(x) is int or type(x) is float and x.is_integer()) and x >= minimum
+
+            def every(xs):  # many at once (popularity counts): when all are ints, two C loops
+                if set(map(type, xs)) <= {int}:
+                    return min(xs, default=minimum) >= minimum
+                return all(map(check, xs))
+
+            check.every = every
+            return check
         if strict:
             return lambda x: strict(x) and x >= minimum
         return lambda x: not _is_number(x) or x >= minimum
+
+
+def _every(check):
+    """A function of a collection: does ``check`` accept each of its elements?
+    (``check.every``, where a check has a faster one.)"""
+    if check is None:
+        return None
+    return getattr(check, "every", None) or (lambda xs: all(map(check, xs)))
 
 
 def _all(checks):

@@ -15,8 +15,7 @@ index tuples without the self-reference.  Strategies rely on that to be
 deterministic.
 """
 
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, namedtuple
 from functools import cached_property
 from itertools import chain, repeat
 
@@ -27,22 +26,17 @@ def package_name(path):
     return base.split("-", 1)[1] if "-" in base else base
 
 
-@dataclass(frozen=True)
-class Graph:
-    """A closed set of store paths and their references.
+class Graph(namedtuple("Graph", "paths nar_size refs roots given_closure_size", defaults=(None,))):
+    """A closed set of store paths and their references, immutable.
 
     ``paths`` is sorted; every other sequence is indexed like it.
     ``refs[i]`` are the indices path ``i`` references (itself excluded).
     ``roots`` are the requested paths, sorted.  ``given_closure_size`` is
     the document's ``closureSize`` of every path, or None when some are
     missing: then :attr:`closure_size` computes them all, when first asked.
+    (A named tuple rather than a dataclass: importing ``dataclasses`` costs
+    a tenth of a small image's run.)
     """
-
-    paths: tuple
-    nar_size: tuple
-    refs: tuple
-    roots: tuple
-    given_closure_size: tuple = None
 
     def __len__(self):
         return len(self.paths)

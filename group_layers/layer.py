@@ -6,19 +6,14 @@ cohort, not whichever member sorts first by hash). The output's ``name``
 field is the head's package name, and build-image names the layer's
 derivation after it."""
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(namedtuple("Layer", "members why changed", defaults=((),))):
     """``members`` are sorted indices into ``Graph.paths``; ``why`` is one short
     phrase for people (``--format table``), e.g. "popular", "big", "rest";
     ``changed``, the members that changed while others did not, for the
     layer lock (``lock.py``) to split off next time."""
-
-    members: tuple
-    why: str
-    changed: tuple = ()
 
     def size(self, graph):
         return sum(map(graph.nar_size.__getitem__, self.members))

@@ -32,17 +32,17 @@ the schema file.
 """
 
 import json
+import os
 import sys
 from collections import namedtuple
 from functools import lru_cache
 from itertools import chain
-from pathlib import Path
 
 from . import pathinfo
 from .fastschema import compile_schema
 from .graph import from_document, shape
 
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "schemas")
 
 
 class BadInput(Exception):
@@ -61,8 +61,9 @@ class BadInput(Exception):
 
 
 #: Everything a run of ``group-layers`` reads, checked (``previous``: the old
-#: plan's rows, or None).
-Inputs = namedtuple("Inputs", "graph popularity budget previous")
+#: plan's rows, or None; ``other_plans``: the lock's plans of other images,
+#: carried into the new lock unchanged).
+Inputs = namedtuple("Inputs", "graph popularity budget previous other_plans")
 
 
 def inputs(graph_file, pop_file, budget_n, previous_file=None, image=None):
@@ -73,8 +74,8 @@ def inputs(graph_file, pop_file, budget_n, previous_file=None, image=None):
     budget_n = budget(budget_n)
     graph_ = graph(read_json(graph_file), graph_file)
     popularity_ = popularity(read_json(pop_file), pop_file) if pop_file else {}
-    previous_ = previous(read_json(previous_file), previous_file, image) if previous_file else None
-    return Inputs(graph_, popularity_, budget_n, previous_)
+    previous_, others = previous(read_json(previous_file), previous_file, image) if previous_file else (None, {})
+    return Inputs(graph_, popularity_, budget_n, previous_, others)
 
 
 def read_bytes(name):
@@ -111,7 +112,8 @@ def pointer(*parts):
 @lru_cache(maxsize=None)
 def schema(name):
     """The parsed schema file ``schemas/<name>.json``."""
-    return json.loads((SCHEMAS / f"{name}.json").read_text())
+    with open(os.path.join(SCHEMAS, f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
 
 
 @lru_cache(maxsize=None)
@@ -231,9 +233,9 @@ def _check_acyclic(result, entry_of, file):
 def popularity(doc, file):
     """Popularity data, after every check."""
     check_schema("popularity", doc, file)
-    for name, count in doc.items():
-        if type(count) is not int:
-            raise BadInput(file, pointer(name), f"{_show(count)} is not an integer")
+    if float in set(map(type, doc.values())):
+        name = next(name for name, count in doc.items() if type(count) is float)
+        raise BadInput(file, pointer(name), f"{_show(doc[name])} is not an integer")
     return doc
 
 
@@ -242,9 +244,14 @@ LOCK_VERSION = 1
 
 
 def previous(doc, file, image):
-    """The old plan's rows from a lock (``schemas/lock.json``: the plan of
-    ``image``, or its only plan) or an earlier output (``schemas/layers.json``),
-    after every check: no path in two of its layers."""
+    """``(rows, other_plans)``: the old plan's rows from a lock
+    (``schemas/lock.json``) or an earlier output (``schemas/layers.json``),
+    after every check (no path in two of its layers), and the lock's plans of
+    other images.  The plan is ``image``'s; where the lock has none of that
+    name but holds a single plan, that one: a lock of one image follows the
+    image when its name changes (the default name lists the packages, so
+    adding one renames the image).  Without ``image``, the lock's only plan."""
+    others = {}
     if isinstance(doc, list):
         check_schema("layers", doc, file)
         rows, where = doc, ()
@@ -257,9 +264,10 @@ def previous(doc, file, image):
         if image is None and len(plans) > 1:
             raise BadInput(file, pointer("images"), f"holds the plans of {len(plans)} images: "
                            "name one with --image")
-        if image is None:
-            image = next(iter(plans), None)
+        if image not in plans and len(plans) == 1:
+            image = next(iter(plans))
         rows, where = plans.get(image, []), ("images", image)
+        others = {name: plan for name, plan in plans.items() if name != image}
     seen = {}
     for j, row in enumerate(rows):
         for k, path in enumerate(row["contents"]):
@@ -268,7 +276,7 @@ def previous(doc, file, image):
                 raise BadInput(file, pointer(*where, j, "contents", k),
                                f"{path} is also at {pointer(*where, first[0], 'contents', first[1])}: "
                                "a path has one layer")
-    return rows
+    return rows, others
 
 
 def budget(n):

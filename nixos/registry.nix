@@ -29,6 +29,14 @@ let
   inherit (lib) mkOption types;
   cfg = config.services.group-layers-registry;
   storage = "/var/lib/${cfg.stateDirectory}";
+  registry = "${cfg.package}/bin/group-layers-registry";
+  # Where the server answers on this machine (its readiness endpoint).
+  localAddress =
+    {
+      "0.0.0.0" = "127.0.0.1";
+      "::" = "[::1]";
+    }
+    .${cfg.listenAddress} or (if lib.hasInfix ":" cfg.listenAddress then "[${cfg.listenAddress}]" else cfg.listenAddress);
 
   sourceFlags =
     {
@@ -171,6 +179,16 @@ in
       default = 600;
       description = "A build's time limit, in seconds.";
     };
+    gcInterval = mkOption {
+      type = types.nullOr types.str;
+      default = "daily";
+      example = "weekly";
+      description = ''
+        How often `group-layers-registry gc` removes the blobs and manifests
+        no built image refers to (a systemd calendar expression; null: never).
+        Files younger than a day are kept, which covers builds in flight.
+      '';
+    };
     extraNixBuildFlags = mkOption {
       type = types.listOf types.str;
       default = [ ];
@@ -217,12 +235,46 @@ in
         # SIGTERM: in-flight responses finish, then the server exits.
         KillSignal = "SIGTERM";
         TimeoutStopSec = 60;
+        # Started once it serves: its readiness endpoint answers 200.
+        ExecStartPost = escapeSystemdExecArgs [
+          registry
+          "probe"
+          "--timeout"
+          "60"
+          "http://${localAddress}:${toString cfg.port}/readyz"
+        ];
         ProtectSystem = "strict";
         ProtectHome = true;
         PrivateTmp = true;
         NoNewPrivileges = true;
         # The Nix daemon's socket (connecting needs write access to it).
         ReadWritePaths = [ "/nix/var/nix/daemon-socket" ];
+      };
+    };
+
+    systemd.services.group-layers-registry-gc = lib.mkIf (cfg.gcInterval != null) {
+      description = "group-layers registry: remove blobs no image refers to";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = escapeSystemdExecArgs [
+          registry
+          "gc"
+          "--storage"
+          storage
+        ];
+        DynamicUser = true;
+        StateDirectory = cfg.stateDirectory;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        NoNewPrivileges = true;
+      };
+    };
+    systemd.timers.group-layers-registry-gc = lib.mkIf (cfg.gcInterval != null) {
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = cfg.gcInterval;
+        Persistent = true;
       };
     };
 

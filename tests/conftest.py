@@ -13,7 +13,7 @@ import pytest
 
 import nix_support
 
-CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "podman", "systemd-analyze")
+CI_TOOLS = ("nix-build", "nix", "skopeo", "umoci", "podman", "systemd-analyze", "docker-registry")
 
 
 def pytest_sessionstart(session):

@@ -52,6 +52,10 @@ in
       type = types.attrsOf (types.submodule { freeformType = types.attrsOf types.anything; });
       default = { };
     };
+    systemd.timers = mkOption {
+      type = types.attrsOf (types.submodule { freeformType = types.attrsOf types.anything; });
+      default = { };
+    };
     networking.firewall.allowedTCPPorts = mkOption {
       type = types.listOf types.port;
       default = [ ];

@@ -1,161 +1,117 @@
-"""A small OCI distribution registry for the tests, in memory, on 127.0.0.1.
+"""A real registry for the tests: Debian's ``docker-registry`` (the CNCF
+distribution registry, 2.8), started on 127.0.0.1 with a configuration and
+a storage folder of its own, stopped on exit.
 
-Enough of the distribution API for skopeo to push and pull: blobs (HEAD,
-GET, monolithic and chunked uploads), manifests by tag or digest. It counts
-what clients send (``uploads``: finished blob uploads by digest), so that a
-test can show that a blob the registry already has is not sent again. Not
-the project's registry (group_layers.registry): a test double with no
-dependency beyond the standard library.
+    with Registry() as registry:
+        skopeo copy ... docker://{registry.host}/hello:1 --dest-tls-verify=false
+        registry.uploads   # Counter: finished blob uploads, by digest
+
+``uploads`` is read from the registry's access log: a blob upload ends with
+a ``PUT`` (or a monolithic ``POST``) carrying ``?digest=`` answered 201; a
+blob a client finds with ``HEAD``, or mounts from another repository, is
+not an upload. ``storage`` is its storage folder (``docker/registry/v2/``),
+removed on exit (the log is kept in memory, so ``uploads`` still answers).
 """
 
-import hashlib
+import http.client
 import re
-import threading
-import uuid
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
-NAME = r"(?P<name>[a-z0-9]+(?:[._/-][a-z0-9]+)*)"
+CONFIG = """version: 0.1
+log:
+  level: info
+  formatter: text
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+# An access log line (Apache combined format): the request line and status.
+ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) ')
+
+
+def available():
+    return shutil.which("docker-registry") is not None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Registry:
     def __init__(self):
-        self.blobs, self.manifests, self.sessions = {}, {}, {}
-        self.uploads = Counter()
-        self.lock = threading.Lock()
-        registry = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                registry.handle(self, "GET")
-
-            def do_HEAD(self):
-                registry.handle(self, "HEAD")
-
-            def do_POST(self):
-                registry.handle(self, "POST")
-
-            def do_PATCH(self):
-                registry.handle(self, "PATCH")
-
-            def do_PUT(self):
-                registry.handle(self, "PUT")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="docker-registry-"))
+        self.storage = self.folder / "storage"
+        self.log_path = self.folder / "registry.log"
+        self.port = _free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        (self.folder / "config.yml").write_text(CONFIG.format(storage=self.storage, port=self.port))
+        self.proc = None
+        self.final_log = None
 
     def __enter__(self):
-        self.thread.start()
-        return self
+        if not available():
+            import pytest  # a test's helper: without the registry, the test skips
+
+            pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(self.folder / "config.yml")],
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/v2/")
+                if conn.getresponse().status == 200:
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"docker-registry did not start: {self.log()[-2000:]}")
+            time.sleep(0.1)
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        self.final_log = self.log_path.read_text(errors="replace")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
-    # -- requests ------------------------------------------------------------
+    def log(self):
+        return self.final_log if self.final_log is not None else self.log_path.read_text(errors="replace")
 
-    def handle(self, request, method):
-        url = urlsplit(request.path)
-        body = b""
-        if "Content-Length" in request.headers:
-            body = request.rfile.read(int(request.headers["Content-Length"]))
-        elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = _read_chunked(request.rfile)
-        for pattern, handler in self.routes:
-            match = re.fullmatch(pattern, url.path)
-            if match:
-                with self.lock:
-                    status, headers, content = handler(self, method, match, parse_qs(url.query), body,
-                                                       request.headers)
-                break
-        else:
-            status, headers, content = 404, {}, b'{"errors":[{"code":"NAME_UNKNOWN"}]}'
-        request.send_response(status)
-        for key, value in headers.items():
-            request.send_header(key, value)
-        request.send_header("Content-Length", str(len(content)))
-        request.end_headers()
-        if method != "HEAD":
-            request.wfile.write(content)
+    def requests(self):
+        """(method, path, query, status) of each request logged so far."""
+        found = []
+        for match in ACCESS.finditer(self.log()):
+            url = urlsplit(match["target"])
+            found.append((match["method"], url.path, parse_qs(url.query), int(match["status"])))
+        return found
 
-    def base(self, method, match, query, body, headers):
-        return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}"
-
-    def blob(self, method, match, query, body, headers):
-        digest = match["digest"]
-        if digest not in self.blobs:
-            return 404, {}, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}'
-        # HEAD answers with GET's headers (Content-Length too), without the body.
-        return 200, {"Docker-Content-Digest": digest, "Content-Type": "application/octet-stream"}, self.blobs[digest]
-
-    def start_upload(self, method, match, query, body, headers):
-        if method != "POST":
-            return 405, {}, b""
-        session = uuid.uuid4().hex
-        self.sessions[session] = bytearray()
-        if "digest" in query:  # monolithic upload
-            return self.finish(match["name"], session, query["digest"][0], body)
-        return 202, {"Location": f"/v2/{match['name']}/blobs/uploads/{session}",
-                     "Range": "0-0", "Docker-Upload-UUID": session}, b""
-
-    def upload(self, method, match, query, body, headers):
-        session = match["session"]
-        if session not in self.sessions:
-            return 404, {}, b'{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}'
-        self.sessions[session] += body
-        if method == "PATCH":
-            end = max(len(self.sessions[session]) - 1, 0)
-            return 202, {"Location": f"/v2/{match['name']}/blobs/uploads/{session}",
-                         "Range": f"0-{end}", "Docker-Upload-UUID": session}, b""
-        if method == "PUT":
-            return self.finish(match["name"], session, query["digest"][0], b"")
-        return 405, {}, b""
-
-    def finish(self, name, session, digest, body):
-        data = bytes(self.sessions.pop(session) + body)
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            return 400, {}, b'{"errors":[{"code":"DIGEST_INVALID"}]}'
-        self.blobs[digest] = data
-        self.uploads[digest] += 1
-        return 201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}, b""
-
-    def manifest(self, method, match, query, body, headers):
-        key = (match["name"], match["reference"])
-        if method == "PUT":
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            media_type = headers.get("Content-Type", "")
-            self.manifests[key] = self.manifests[(match["name"], digest)] = (media_type, body)
-            return 201, {"Docker-Content-Digest": digest,
-                         "Location": f"/v2/{match['name']}/manifests/{digest}"}, b""
-        if key not in self.manifests:
-            return 404, {}, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'
-        media_type, data = self.manifests[key]
-        return 200, {"Content-Type": media_type,
-                     "Docker-Content-Digest": "sha256:" + hashlib.sha256(data).hexdigest()}, data
-
-    routes = [
-        (r"/v2/?", base),
-        (rf"/v2/{NAME}/blobs/(?P<digest>sha256:[0-9a-f]{{64}})", blob),
-        (rf"/v2/{NAME}/blobs/uploads/?", start_upload),
-        (rf"/v2/{NAME}/blobs/uploads/(?P<session>[0-9a-f]+)", upload),
-        (rf"/v2/{NAME}/manifests/(?P<reference>[A-Za-z0-9_.:-]+)", manifest),
-    ]
-
-
-def _read_chunked(stream):
-    body = bytearray()
-    while True:
-        size = int(stream.readline().split(b";")[0].strip(), 16)
-        if size == 0:
-            while stream.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return bytes(body)
-        body += stream.read(size)
-        stream.readline()
+    @property
+    def uploads(self):
+        counts = Counter()
+        for method, path, query, status in self.requests():
+            if method in ("PUT", "POST") and status == 201 and "/blobs/uploads/" in path and "digest" in query:
+                counts[unquote(query["digest"][0])] += 1
+        return counts

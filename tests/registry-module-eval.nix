@@ -28,6 +28,8 @@ let
 in
 {
   service = config.systemd.services.group-layers-registry or null;
+  gcService = config.systemd.services.group-layers-registry-gc or null;
+  gcTimer = config.systemd.timers.group-layers-registry-gc or null;
   ports = config.networking.firewall.allowedTCPPorts;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
   inherit (config.services.group-layers-registry) package;

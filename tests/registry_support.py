@@ -130,11 +130,16 @@ class Server:
                 found.append(event)
         return found
 
-    def request(self, method, path, headers=None, timeout=600):
-        """(status, headers, body) of one request, the path sent as given."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, headers=None, timeout=600, source="127.0.0.1"):
+        """(status, headers, body) of one request, the path sent as given;
+        `headers` a dict or (name, value) pairs (a name may repeat);
+        `source` the client's address (any of 127.0.0.0/8)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=(source, 0))
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in (headers.items() if isinstance(headers, dict) else headers or ()):
+                conn.putheader(name, value)
+            conn.endheaders()
             response = conn.getresponse()
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
@@ -163,6 +168,11 @@ class Server:
         return self.proc.returncode
 
 
+def temp_files(storage):
+    """Files being written in a storage folder (each server's lock file aside)."""
+    return [p for p in (Path(storage) / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
+
+
 def no_temp_files(storage):
-    return not any((Path(storage) / "tmp").iterdir())
+    return not temp_files(storage)
 

@@ -1,6 +1,7 @@
 """The shipped JSON Schema files, and fastschema held to jsonschema's verdicts."""
 
 import copy
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from engine_support import attrs_document, dags, path_info_list, path_info_objec
 from group_layers import validate
 from group_layers.fastschema import compile_schema
 
-NAMES = sorted(p.stem for p in validate.SCHEMAS.glob("*.json"))
+NAMES = sorted(p.stem for p in Path(validate.SCHEMAS).glob("*.json"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False)
@@ -81,3 +82,13 @@ def test_fastschema_agrees_with_jsonschema(doc):
 def test_fastschema_refuses_what_it_would_not_check(schema):
     with pytest.raises(ValueError):
         compile_schema(schema)
+
+
+@pytest.mark.parametrize("counts", [
+    [1, 2, 0], [1, -1, 2], [3, 2.0], [3, 2.5], [True, 1], [1, None], [1, "2"], [],
+])
+def test_fastschema_checks_every_popularity_count(counts):
+    """Many counts are checked at once (fastschema's ``every``): each must still count."""
+    doc = {f"p{i}": count for i, count in enumerate(counts)}
+    expected = Draft202012Validator(validate.schema("popularity")).is_valid(doc)
+    assert compile_schema(validate.schema("popularity"))(doc) == expected

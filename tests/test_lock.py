@@ -120,7 +120,7 @@ def test_a_plan_cut_apart_from_the_strategy_s_is_made_afresh_unless_the_cut_is_a
 def test_without_a_plan_for_the_image_the_output_is_the_strategy_s(tmp_path):
     packages = {"app": (10, ["lib"]), "lib": (30, [])}
     (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
-    (tmp_path / "lock.json").write_text(json.dumps({"version": 1, "images": {"other": []}}))
+    (tmp_path / "lock.json").write_text(json.dumps({"version": 1, "images": {"other": [], "another": []}}))
     plain = run("--graph", "graph.json", "--out", "-", cwd=tmp_path)
     locked = run("--graph", "graph.json", "--previous", "lock.json", "--image", "app", "--out", "-",
                  cwd=tmp_path)
@@ -139,6 +139,41 @@ def test_format_lock_round_trips(tmp_path):
     again = run("--graph", "graph.json", "--previous", "lock.json", "--out", "-", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert [r["contents"] for r in json.loads(again.stdout)] == [r["contents"] for r in written["images"]["app"]]
+
+
+def test_a_lock_of_one_image_follows_it_when_its_name_changes(tmp_path):
+    """Adding a package renames an image whose name is made of its packages
+    (bash/curl becomes bash/curl/jq): a lock holding one plan is used for
+    it all the same, and the new lock holds the plan under the new name."""
+    packages = {"app": (10, ["lib"]), "lib": (30, []), "tool": (20, ["lib"])}
+    (tmp_path / "before.json").write_text(json.dumps(attrs_document(packages, ["app"])))
+    (tmp_path / "after.json").write_text(json.dumps(attrs_document(packages, ["app", "tool"])))
+    made = run("--graph", "before.json", "--budget", "1", "--format", "lock", "--image", "app",
+               "--out", "lock.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    old = json.loads((tmp_path / "lock.json").read_text())["images"]["app"]
+    assert len(old) == 1  # app and lib in one layer
+    renamed = run("--graph", "after.json", "--budget", "3", "--previous", "lock.json", "--image", "app/tool",
+                  "--format", "lock", "--out", "-", cwd=tmp_path)
+    assert renamed.returncode == 0, renamed.stderr
+    new = json.loads(renamed.stdout)["images"]
+    assert list(new) == ["app/tool"]
+    assert new["app/tool"][0]["contents"] == old[0]["contents"]
+    scratch = run("--graph", "after.json", "--budget", "3", "--out", "-", cwd=tmp_path)
+    assert old[0]["contents"] not in [row["contents"] for row in json.loads(scratch.stdout)]
+
+
+def test_a_new_lock_carries_the_other_images_plans(tmp_path):
+    packages = {"app": (10, ["lib"]), "lib": (30, [])}
+    (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
+    other = [{"contents": [LIB], "name": "lib-1", "size": 1, "why": "alone"}]
+    (tmp_path / "lock.json").write_text(json.dumps({"version": 1, "images": {"web": other, "db": []}}))
+    made = run("--graph", "graph.json", "--previous", "lock.json", "--image", "app", "--format", "lock",
+               "--out", "-", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    plans = json.loads(made.stdout)["images"]
+    assert list(plans) == ["app", "db", "web"]
+    assert plans["web"] == other and plans["db"] == []
 
 
 LIB = "/nix/store/00000000000000000000000000000000-lib-1"

@@ -208,6 +208,7 @@ def test_registry_serves_an_index_of_its_systems(multi_server):
 def test_registry_refuses_bad_systems(tmp_path, systems):
     from group_layers.registry import config
     with pytest.raises(config.BadConfig, match="--systems .*: must be distinct Nix systems"):
-        config.parse(["--storage", str(tmp_path), "--systems", systems])
-    assert config.parse(["--storage", str(tmp_path), "--systems", "x86_64-linux, aarch64-linux"]).systems == \
+        config.parse(["--storage", str(tmp_path), "--build-command", "true", "--systems", systems])
+    assert config.parse(["--storage", str(tmp_path), "--build-command", "true",
+                         "--systems", "x86_64-linux, aarch64-linux"]).systems == \
         ("x86_64-linux", "aarch64-linux")

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +57,17 @@ def manifest(server, name, tag="latest", accept=DOCKER):
 
 def builds_of(server, packages):
     return [e for e in server.events("build") if e["packages"] == packages and e["result"] == "ok"]
+
+
+def settled_log(server):
+    """The server's log once it stopped growing (a request is logged just
+    after its response is sent)."""
+    text = server.log_path.read_text()
+    while True:
+        time.sleep(0.3)
+        if (again := server.log_path.read_text()) == text:
+            return text
+        text = again
 
 
 def skopeo(*args):
@@ -175,6 +187,11 @@ def test_packages_the_package_set_refuses_are_denied_with_the_reason(server):
     proc = subprocess.run(["skopeo", "inspect", "--tls-verify=false",
                            f"docker://{server.host}/unfree-tool:latest"], capture_output=True, text=True)
     assert proc.returncode != 0 and "denied" in proc.stderr.lower()
+    # Asked again: the same answer, from the negative cache (no evaluation).
+    evaluations = len(server.events("build"))
+    again = server.request("GET", "/v2/hello/unfree-tool/broken-tool/insecure-tool/manifests/latest")
+    assert (again[0], again[2]) == (status, body)
+    assert len(server.events("build")) == evaluations
 
 
 def test_names_are_sorted_case_folded_and_dotted(server):
@@ -212,6 +229,30 @@ def test_second_server_on_the_same_storage_serves_without_building(server, stora
         assert other.stop() == 0
 
 
+def test_a_damaged_or_missing_blob_is_stored_again_by_the_next_pull(server, storage, tmp_path, env, pkgs,
+                                                                     build_command):
+    """A byte flipped in a layer, the config deleted, a server (re)started on
+    the storage: its first pull builds the image again, which stores both
+    again, and skopeo copies the image."""
+    docker = json.loads(manifest(server, "hello")[1])
+    blobs = Path(storage) / "blobs" / "sha256"
+    layer = blobs / max(docker["layers"], key=lambda l: l["size"])["digest"].removeprefix("sha256:")
+    config = blobs / docker["config"]["digest"].removeprefix("sha256:")
+    damaged = bytearray(layer.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x20
+    layer.write_bytes(bytes(damaged))
+    config.unlink()
+    other = Server(storage, tmp_path / "b.log", env, "--pkgs-path", pkgs, "--build-command", build_command)
+    try:
+        skopeo("copy", "--src-tls-verify=false", f"docker://{other.host}/hello:latest", f"oci:{tmp_path / 'oci'}:x")
+        assert other.metrics()["registry_images_repaired_total"] == 1
+        assert [e["result"] for e in other.events("build")] == ["ok"]
+        for path in (layer, config):
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+    finally:
+        assert other.stop() == 0
+
+
 def test_bad_requests_get_the_right_error_and_read_nothing_outside(server, storage):
     builds = len(server.events("build"))
     secret = Path(storage).parent / "secret"
@@ -225,6 +266,10 @@ def test_bad_requests_get_the_right_error_and_read_nothing_outside(server, stora
         ("GET", "/v2/hello/blobs/sha256:xyz", {400}, {"DIGEST_INVALID"}),
         ("GET", "/v2/hello/blobs/md5:" + "0" * 32, {400}, {"DIGEST_INVALID"}),
         ("GET", "/v2/hello/manifests/sha256:abc", {400}, {"DIGEST_INVALID"}),
+        ("GET", "/v2/hello/manifests/bad!tag", {400}, {"TAG_INVALID"}),
+        ("GET", "/v2/hello/manifests/" + "t" * 129, {400}, {"TAG_INVALID"}),
+        ("GET", "/v2/" + "a" * 9000 + "/manifests/latest", {400}, {"UNSUPPORTED"}),
+        ("GET", "/v2/hello/tags/list?n=-1", {400}, {"UNSUPPORTED"}),
         ("GET", "/v2/" + "a" * 300 + "/manifests/latest", {400}, {"NAME_INVALID"}),
         ("GET", "/v2/" + "a" * 6000 + "/manifests/latest", {400}, {"NAME_INVALID"}),
         ("GET", "/v2/" + "/".join(["abc"] * 200) + "/manifests/latest", {400}, {"NAME_INVALID"}),
@@ -247,3 +292,38 @@ def test_bad_requests_get_the_right_error_and_read_nothing_outside(server, stora
     status, headers, body = server.request("HEAD", f"/v2/hello/blobs/{zeros}")
     assert (status, body) == (404, b"")
     assert len(server.events("build")) == builds  # none of them reached Nix
+
+
+def test_accept_is_read_from_every_header_line_with_q_values(server):
+    def media_type(*accept):
+        status, headers, _ = server.request("GET", "/v2/hello/manifests/latest", [("Accept", a) for a in accept])
+        assert status == 200
+        return headers["content-type"]
+
+    index = "application/vnd.oci.image.index.v1+json"
+    assert media_type(index, OCI) == OCI
+    assert media_type(index, OCI, DOCKER) == DOCKER
+    assert media_type(f"{DOCKER};q=0.5", OCI) == OCI
+    assert media_type(f"{OCI};q=0.5", DOCKER) == DOCKER
+    # skopeo sends its list as several lines: it gets the Docker manifest.
+    raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{server.host}/hello:latest"))
+    assert raw["mediaType"] == DOCKER
+
+
+def test_oversized_headers_and_tls_get_json_errors_and_one_log_line(server):
+    status, headers, body = server.request("GET", "/v2/", {"X-Big": "a" * 9000})
+    assert status == 400 and headers["content-type"].startswith("application/json")
+    assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+    before = settled_log(server)
+    proc = subprocess.run(["curl", "-sk", "--max-time", "10", f"https://{server.host}/v2/"], capture_output=True)
+    assert proc.returncode != 0
+    status, _, _ = server.request("GET", "/healthz")  # the server still serves
+    assert status == 200
+    added = settled_log(server)[len(before):].splitlines()
+    assert [json.loads(line)["status"] for line in added] == [400, 200], added
+
+
+def test_health_and_readiness(server):
+    for path, answer in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
+        status, _, body = server.request("GET", path)
+        assert (status, json.loads(body)) == (200, answer)

@@ -62,6 +62,13 @@ def test_the_unit_runs_the_server_as_a_dynamic_user_with_state_under_var_lib(ena
     assert "multi-user.target" in service["wantedBy"]
     assert enabled["ports"] == [5000]
     assert enabled["failedAssertions"] == []
+    # Started once it is ready; its storage collected daily.
+    probe = systemd_exec.argv(config["ExecStartPost"], service["environment"])
+    assert probe[0] == argv[0] and probe[1] == "probe" and probe[-1] == "http://127.0.0.1:5000/readyz"
+    assert exec_start(enabled["gcService"] | {"environment": {}})[1:] == \
+        ["gc", "--storage", "/var/lib/group-layers-registry"]
+    assert enabled["gcTimer"]["timerConfig"]["OnCalendar"] == "daily"
+    assert evaluate("{ enable = true; gcInterval = null; }")["gcTimer"] is None
 
 
 def test_disabled_by_default_and_sources_and_conflicts():
@@ -98,6 +105,10 @@ def test_the_generated_exec_start_starts_a_working_server(enabled, tmp_path):
         assert status == 200 and headers["docker-distribution-api-version"] == "registry/2.0"
         status, _, body = server.request("GET", "/v2/nosuchpackage/manifests/latest")
         assert status == 404 and json.loads(body)["errors"][0]["detail"]["not_found"] == ["nosuchpackage"]
+        # The unit's ExecStartPost, pointed at this server: it is ready.
+        probe = systemd_exec.argv(enabled["service"]["serviceConfig"]["ExecStartPost"], {})
+        probe[-1] = f"http://{server.host}/readyz"
+        assert subprocess.run(probe, env=env, timeout=120).returncode == 0
     finally:
         assert server.stop() == 0
 

@@ -3,15 +3,19 @@ build error lines, and that the engine never imports the HTTP stack."""
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from group_layers.registry import manifests, names
 from group_layers.registry.builds import ImageRequest, last_error_line
+from group_layers.registry.limits import Busy, NegativeCache, RateLimiter
 from group_layers.registry.metrics import Metrics
 from group_layers.registry.storage import DigestMismatch, FilesystemStorage
+from registry_support import no_temp_files
 
 
 def test_image_names_become_sorted_packages_with_shell_expanded():
@@ -36,11 +40,22 @@ def test_digests_are_sha256_hex_only():
             names.parse_digest(bad)
 
 
-def test_accept_header_chooses_the_manifest():
-    assert manifests.choose(None) == manifests.DOCKER_MANIFEST
-    assert manifests.choose(manifests.OCI_MANIFEST) == manifests.OCI_MANIFEST
-    assert manifests.choose(f"{manifests.OCI_MANIFEST}, {manifests.DOCKER_MANIFEST};q=0.5") == manifests.DOCKER_MANIFEST
-    assert manifests.choose(f"{manifests.OCI_MANIFEST}; q=1.0, application/json") == manifests.OCI_MANIFEST
+def test_accept_header_lines_and_q_values_choose_the_manifest():
+    docker, oci, index = manifests.DOCKER_MANIFEST, manifests.OCI_MANIFEST, manifests.OCI_INDEX
+    assert manifests.choose([]) == docker
+    assert manifests.choose([oci]) == oci
+    # Both accepted with the same q: Docker's, wherever each is listed.
+    assert manifests.choose([f"{oci}, {docker}"]) == docker
+    assert manifests.choose([index, oci, docker]) == docker  # skopeo's lines
+    assert manifests.choose([index, oci]) == oci  # the conformance suite's lines
+    assert manifests.choose([f"{oci}; q=1.0, application/json"]) == oci
+    # q-values: the higher wins, q=0 refuses, the most specific range counts.
+    assert manifests.choose([f"{docker};q=0.5", f"{oci}"]) == oci
+    assert manifests.choose([f"{docker} ; Q=0.9", f"{oci};q=0.8"]) == docker
+    assert manifests.choose([f"{docker};q=0", "application/*;q=0.2"]) == oci
+    assert manifests.choose([f"*/*;q=0.1, {oci};q=0.3"]) == oci
+    assert manifests.choose([f"{oci};q=bogus, {docker};q=0.1"]) == docker
+    assert manifests.choose(["text/html"]) == docker  # neither: the client decides
 
 
 def test_oci_manifest_keeps_blobs_and_maps_every_layer_type():
@@ -63,7 +78,7 @@ def test_storage_checks_digests_in_and_out(tmp_path):
     digest = hashlib.sha256(data).hexdigest()
     with pytest.raises(DigestMismatch):
         storage.put_blob("0" * 64, source)
-    assert storage.blob("0" * 64) is None and not any((tmp_path / "s" / "tmp").iterdir())
+    assert storage.blob("0" * 64) is None and no_temp_files(tmp_path / "s")
     assert storage.put_blob(digest, source) is True
     assert storage.put_blob(digest, source) is False
     assert storage.blob(digest).path.read_bytes() == data
@@ -120,3 +135,170 @@ def test_the_engine_does_not_import_the_http_stack():
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('aiohttp'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def _stored_image(storage, tmp_path, layers=(b"layer one" * 100, b"layer two" * 100)):
+    """An image record with a config and `layers` in `storage`; (key, record, digests)."""
+    digests = []
+    for i, data in enumerate([json.dumps({"layers": len(layers[0])}).encode(), *layers]):
+        source = tmp_path / f"blob{i}"
+        source.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        storage.put_blob(digest, source)
+        digests.append(digest)
+    docker = {"schemaVersion": 2, "mediaType": manifests.DOCKER_MANIFEST,
+              "config": {"mediaType": manifests.DOCKER_CONFIG, "size": 1, "digest": f"sha256:{digests[0]}"},
+              "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": len(l),
+                          "digest": f"sha256:{d}"} for l, d in zip(layers, digests[1:])]}
+    record = {"docker": storage.put_manifest(manifests.encode(docker)),
+              "oci": storage.put_manifest(manifests.encode(manifests.to_oci(docker)))}
+    key = hashlib.sha256(repr(digests).encode()).hexdigest()
+    storage.put_image(key, record)
+    return key, record, digests
+
+
+def test_a_record_is_intact_only_with_every_blob_and_manifest_undamaged(tmp_path):
+    storage = FilesystemStorage(tmp_path / "s")
+    key, record, (config, layer, _) = _stored_image(storage, tmp_path)
+    assert storage.intact(record)
+    blob = tmp_path / "s" / "blobs" / "sha256" / layer
+    data = bytearray(blob.read_bytes())
+    data[5] ^= 1
+    blob.write_bytes(bytes(data))
+    # The same server notices (the file changed since it was verified).
+    assert not storage.intact(record) and not blob.exists()
+    (tmp_path / "blob1").write_bytes(b"layer one" * 100)
+    assert storage.put_blob(layer, tmp_path / "blob1") is True
+    assert storage.intact(record)
+    (tmp_path / "s" / "blobs" / "sha256" / config).unlink()
+    assert not FilesystemStorage(tmp_path / "s").intact(record)
+    (tmp_path / "s" / "manifests" / "sha256" / record["oci"]).unlink()
+    assert not storage.intact(record)
+    # A damaged manifest is neither served nor kept: storing it again mends it.
+    docker = tmp_path / "s" / "manifests" / "sha256" / record["docker"]
+    good = docker.read_bytes()
+    docker.write_bytes(good.replace(b"schemaVersion", b"schemaVersioN"))
+    assert storage.manifest(record["docker"]) is None and not docker.exists()
+    assert storage.put_manifest(good) == record["docker"] and docker.read_bytes() == good
+
+
+def test_scrub_drops_the_records_whose_blobs_are_gone_and_keeps_the_others(tmp_path):
+    storage = FilesystemStorage(tmp_path / "s")
+    damaged_key, _, (_, damaged, _) = _stored_image(storage, tmp_path)
+    kept_key, _, _ = _stored_image(storage, tmp_path, layers=(b"other layer" * 50,))
+    blob = tmp_path / "s" / "blobs" / "sha256" / damaged
+    blob.write_bytes(b"bit rot" + blob.read_bytes()[7:])
+    summary = FilesystemStorage(tmp_path / "s").scrub()
+    assert summary == {"blobs": 5, "damaged": 1, "images": 2, "dropped": 1}
+    assert storage.image(damaged_key) is None and storage.image(kept_key) is not None
+    assert FilesystemStorage(tmp_path / "s").scrub() == {"blobs": 4, "damaged": 0, "images": 1, "dropped": 0}
+
+
+def test_gc_removes_only_unreferenced_files_older_than_the_grace_period(tmp_path):
+    storage = FilesystemStorage(tmp_path / "s")
+    key, record, digests = _stored_image(storage, tmp_path)
+    storage.drop_image(key)  # now nothing references them
+    kept_key, kept_record, kept_digests = _stored_image(storage, tmp_path, layers=(b"kept" * 10,))
+    assert storage.collect_garbage(3600) == {"blobs_removed": 0, "manifests_removed": 0, "bytes_freed": 0}
+    old = time.time() - 7200
+    for path in (tmp_path / "s").glob("*/sha256/*"):
+        os.utime(path, (old, old))
+    # Storing a blob that is there (a build reusing it) protects it again.
+    (tmp_path / "again").write_bytes(b"layer two" * 100)
+    storage.put_blob(digests[2], tmp_path / "again")
+    removed = storage.collect_garbage(3600)
+    assert removed["blobs_removed"] == 2 and removed["manifests_removed"] == 2
+    left = {p.name for p in (tmp_path / "s" / "blobs" / "sha256").iterdir()}
+    assert left == {digests[2], *kept_digests}
+    assert storage.intact(kept_record)
+
+
+def test_temp_files_of_a_dead_server_are_swept_at_start_and_a_live_ones_kept(tmp_path):
+    live = FilesystemStorage(tmp_path / "s")
+    (live.tmp / "half-written").write_bytes(b"x")
+    dead = subprocess.run([sys.executable, "-c",
+                           "import sys, os; from group_layers.registry.storage import FilesystemStorage; "
+                           "s = FilesystemStorage(sys.argv[1]); (s.tmp / 'partial').write_bytes(b'y'); "
+                           "os.kill(os.getpid(), 9)", str(tmp_path / "s")])
+    assert dead.returncode == -9
+    assert len(list((tmp_path / "s" / "tmp").iterdir())) == 2
+    again = FilesystemStorage(tmp_path / "s")
+    assert again.swept == 1
+    assert (live.tmp / "half-written").exists()
+    assert {p.name for p in (tmp_path / "s" / "tmp").iterdir()} == {live.tmp.name, again.tmp.name}
+    again.close()
+    assert not again.tmp.exists()
+
+
+def test_one_build_lock_per_image_across_servers(tmp_path):
+    a, b = FilesystemStorage(tmp_path / "s"), FilesystemStorage(tmp_path / "s")
+    held = a.build_lock("a" * 64)
+    assert held is not None
+    assert b.build_lock("a" * 64) is None
+    other = b.build_lock("b" * 64)
+    assert other is not None
+    held.close()
+    assert b.build_lock("a" * 64) is not None
+
+
+def test_scrub_and_gc_commands_print_a_summary_and_refuse_bad_arguments(tmp_path):
+    storage = FilesystemStorage(tmp_path / "s")
+    key, _, (config, _, _) = _stored_image(storage, tmp_path)
+    (tmp_path / "s" / "blobs" / "sha256" / config).unlink()
+    command = [sys.executable, "-m", "group_layers.registry"]
+    scrub = subprocess.run([*command, "scrub", "--storage", str(tmp_path / "s")], capture_output=True, text=True)
+    assert scrub.returncode == 0, scrub.stderr
+    assert json.loads(scrub.stdout) == {"blobs": 2, "damaged": 0, "images": 1, "dropped": 1}
+    assert "2/2 blobs hashed" in scrub.stderr
+    gc = subprocess.run([*command, "gc", "--storage", str(tmp_path / "s"), "--grace", "0"],
+                        capture_output=True, text=True)
+    assert gc.returncode == 0, gc.stderr
+    assert json.loads(gc.stdout)["blobs_removed"] == 2
+    assert not any((tmp_path / "s" / "blobs" / "sha256").iterdir())
+    for args, message in ((["gc", "--storage", str(tmp_path / "s"), "--grace", "-1"], "must not be negative"),
+                          (["scrub", "--storage", str(tmp_path / "none")], "not a folder"),
+                          (["scrub"], "no storage folder"), (["gc", "--frobnicate"], "unrecognized")):
+        proc = subprocess.run([*command, *args], capture_output=True, text=True,
+                              env={k: v for k, v in os.environ.items() if k != "STORAGE_PATH"})
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_negative_cache_answers_until_its_time_and_stays_bounded():
+    clock = Clock()
+    cache = NegativeCache(60, size=3, clock=clock)
+    cache.put("a", ["nosuch"])
+    assert cache.get("a") == ["nosuch"]
+    clock.now += 61
+    assert cache.get("a") is None
+    for key in "bcde":
+        cache.put(key, [key])
+    assert len(cache.entries) == 3 and cache.get("b") is None and cache.get("e") == ["e"]
+    off = NegativeCache(0)
+    off.put("a", ["x"])
+    assert off.get("a") is None
+
+
+def test_rate_limiter_allows_a_minutes_worth_then_refills_per_client():
+    clock = Clock()
+    limiter = RateLimiter(6, size=2, clock=clock)
+    for _ in range(6):
+        limiter.take("10.0.0.1")
+    with pytest.raises(Busy) as refused:
+        limiter.take("10.0.0.1")
+    assert refused.value.retry_after == 10  # one token every 10 s
+    limiter.take("10.0.0.2")  # another client has its own bucket
+    clock.now += 10
+    limiter.take("10.0.0.1")
+    with pytest.raises(Busy):
+        limiter.take("10.0.0.1")
+    limiter.take("10.0.0.3")
+    assert len(limiter.buckets) == 2  # bounded: the least recent client went
+    RateLimiter(0).take("anyone")  # 0: no limit

@@ -72,6 +72,55 @@ def test_different_images_build_in_parallel_up_to_the_limit(start, max_builds):
         assert overlap <= 0, (a0, a1, b0, b1)
 
 
+def test_unknown_names_are_evaluated_once_then_answered_from_memory(start):
+    server = start()
+    for _ in range(3):
+        status, _, body = get(server, "nosuchthing/hello")
+        assert status == 404 and body["errors"][0]["detail"]["not_found"] == ["nosuchthing"]
+    assert [e["packages"] for e in server.events("build")] == [["hello", "nosuchthing"]]
+    assert server.metrics()["registry_negative_cache_hits_total"] == 2
+
+
+def test_a_client_over_its_build_rate_gets_429_and_others_do_not(start):
+    server = start("--client-builds-per-minute", "2")
+    assert [get(server, f"nosuch{i}")[0] for i in range(2)] == [404, 404]
+    status, headers, body = server.request("GET", "/v2/nosuch2/manifests/latest")
+    assert status == 429 and json.loads(body)["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert 1 <= int(headers["retry-after"]) <= 30
+    # What costs no build is still served to it: a name found unknown before.
+    assert get(server, "nosuch0")[0] == 404
+    # Another client is not limited by this one.
+    status, _, _ = server.request("GET", "/v2/nosuch2/manifests/latest", source="127.0.0.2")
+    assert status == 404
+    assert len(server.events("build")) == 3
+
+
+def test_a_full_build_queue_is_429_with_retry_after(start):
+    server = start("--max-builds", "1", "--max-queue", "1")
+    with ThreadPoolExecutor(2) as pool:
+        slow = list(pool.map(lambda name: pool.submit(get, server, name), ["slowa", "slowb"]))
+        # Both asked for (one building, one queued) before the third comes.
+        deadline = time.monotonic() + 60
+        while server.metrics().get("registry_cache_misses_total", 0) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        status, headers, body = server.request("GET", "/v2/hello/manifests/latest")
+        assert status == 429 and json.loads(body)["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert int(headers["retry-after"]) >= 1
+        # Joining a build in the queue costs nothing: it is not refused.
+        assert get(server, "slowb")[0] == 200
+        assert [f.result()[0] for f in slow] == [200, 200]
+    assert server.metrics()['registry_requests_refused_total{reason="build queue full"}'] == 1
+
+
+def test_too_many_packages_in_a_name_is_400_before_any_build(start):
+    server = start("--max-packages", "3")
+    status, _, body = get(server, "a/b/c/d")
+    assert status == 400 and body["errors"][0]["code"] == "NAME_INVALID"
+    assert get(server, "shell/hello")[0] == 200  # shell's packages do not count
+    assert server.events("build") and all("hello" in e["packages"] for e in server.events("build"))
+
+
 def _hanging_builders(nonce):
     """Processes running the `hang` package's builder (found by its unique
     sleep time)."""
@@ -103,6 +152,55 @@ def test_build_timeout_is_a_500_and_not_cached(start):
             os.kill(pid, signal.SIGKILL)
 
 
+def _alive(pid):
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid):
+    children = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_builds_die_with_a_server_killed_with_sigkill(start):
+    server = start()
+    def pull():
+        with pytest.raises(OSError):  # the server dies under it
+            server.request("GET", "/v2/hang/manifests/latest", timeout=120)
+
+    threading.Thread(target=pull, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not _hanging_builders(start.nonce):
+            assert time.monotonic() < deadline, "the hang package's builder did not start"
+            time.sleep(0.2)
+        build = _descendants(server.proc.pid)
+        assert build
+        server.proc.kill()
+        server.proc.wait()
+        deadline = time.monotonic() + 30
+        while (left := [p for p in build + _hanging_builders(start.nonce) if _alive(p)]):
+            assert time.monotonic() < deadline, f"still running after the server was killed: {left}"
+            time.sleep(0.2)
+    finally:
+        for pid in _hanging_builders(start.nonce):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_lets_the_in_flight_response_finish(start):
     server = start()
     result = {}
@@ -121,6 +219,20 @@ def test_sigterm_lets_the_in_flight_response_finish(start):
     assert no_temp_files(storage)
     for layer in manifest["layers"]:
         assert (storage / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")).is_file()
+
+
+def test_sigterm_with_a_drain_delay_turns_readiness_off_and_still_serves(start):
+    server = start("--drain-delay", "4")
+    server.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    while not server.events("draining"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status, _, body = server.request("GET", "/readyz")
+    assert (status, json.loads(body)) == (503, {"status": "draining"})
+    assert server.request("GET", "/healthz")[0] == 200
+    assert get(server, "hello")[0] == 200  # still serving during the delay
+    assert server.proc.wait(60) == 0
 
 
 def _git(repo, *args):
@@ -190,7 +302,12 @@ def test_bad_settings_exit_2_with_one_line(tmp_path):
          "at most one"),
         ({"STORAGE_PATH": str(tmp_path), "PORT": "eighty"}, [], "--port"),
         ({"STORAGE_PATH": str(tmp_path)}, ["--popularity", str(tmp_path / "none.json")], "not a file"),
-        ({"STORAGE_PATH": str(tmp_path)}, ["--popularity-url", "http://127.0.0.1:9/p.json"], "popularity URL"),
+        ({"STORAGE_PATH": str(tmp_path)}, ["--popularity-url", "http://127.0.0.1:9/p.json",
+                                           "--build-command", sys.executable], "popularity URL"),
+        # Installed with pip, without the toolkit's wrapper on PATH.
+        ({"STORAGE_PATH": str(tmp_path), "PATH": os.path.dirname(sys.executable)}, [],
+         "'nixery-build-image' not found"),
+        ({"STORAGE_PATH": str(tmp_path)}, ["--build-command", str(tmp_path / "nothing-here")], "not found"),
     ]
     for variables, args, message in cases:
         clean = {k: v for k, v in os.environ.items()
@@ -225,3 +342,72 @@ def test_a_blob_that_is_not_what_the_manifest_says_is_never_stored(tmp_path, env
         assert no_temp_files(tmp_path / "storage")
     finally:
         assert server.stop() == 0
+
+
+def test_two_servers_on_one_storage_build_a_cold_image_once(tmp_path, fixture, env, build_command):
+    """The storage's build lock: two replicas asked for one cold image at
+    once build it once; the other waits for the lock, then serves the stored
+    image."""
+    pkgs = package_set(tmp_path / "pkgs", uuid.uuid4().hex, fixture)
+    servers = [Server(tmp_path / "storage", tmp_path / f"{n}.log", env, "--pkgs-path", pkgs,
+                      "--build-command", build_command) for n in "ab"]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda s: get(s, "slowa"), servers))
+        assert [status for status, _, _ in answers] == [200, 200]
+        assert len({headers["docker-content-digest"] for _, headers, _ in answers}) == 1
+        builds = [e for s in servers for e in s.events("build")]
+        assert [e["packages"] for e in builds] == [["slowa"]]
+        assert sum(s.metrics().get("registry_builds_waited_total", 0) for s in servers) == 1
+    finally:
+        for s in servers:
+            assert s.stop() == 0
+
+
+def _gc(storage, *flags):
+    proc = subprocess.run([sys.executable, "-m", "group_layers.registry", "gc", "--storage", str(storage), *flags],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_gc_on_a_shared_storage_spares_what_images_use_and_what_is_young(tmp_path, fixture, env, build_command):
+    """Replica a builds from a pinned source (its images are recorded);
+    replica b from an unpinned one (its blobs have no record, as a build in
+    flight's have not yet). gc keeps b's young blobs; with no grace period it
+    removes them and keeps a's, which a still serves whole; b builds its
+    image again when asked, storing the blobs again."""
+    storage = tmp_path / "storage"
+    pinned = package_set(tmp_path / "pinned", uuid.uuid4().hex, fixture)
+    unpinned = write_package_set(tmp_path / "unpinned", uuid.uuid4().hex, fixture)
+    a = Server(storage, tmp_path / "a.log", env, "--pkgs-path", pinned, "--build-command", build_command)
+    b = Server(storage, tmp_path / "b.log", env, "--pkgs-path", str(unpinned), "--build-command", build_command)
+    try:
+        status, _, mine = get(a, "hello")
+        assert status == 200
+        status, _, theirs = get(b, "hello")
+        assert status == 200
+        only_b = {l["digest"] for l in theirs["layers"]} - {l["digest"] for l in mine["layers"]}
+        assert only_b, "the two package sets' images share every layer"
+        assert _gc(storage)["blobs_removed"] == 0
+        removed = _gc(storage, "--grace", "0")
+        assert removed["blobs_removed"] >= len(only_b)
+        blobs = storage / "blobs" / "sha256"
+        assert not any((blobs / d[7:]).exists() for d in only_b)
+        assert all((blobs / d["digest"][7:]).exists() for d in [mine["config"], *mine["layers"]])
+        # a's image keeps its SBOM: the artifact that refers to it, and the artifact's blobs
+        status, headers, _ = a.request("GET", "/v2/hello/manifests/latest")
+        status, _, body = a.request("GET", f"/v2/hello/referrers/{headers['docker-content-digest']}")
+        [artifact] = json.loads(body)["manifests"]
+        status, _, body = a.request("GET", f"/v2/hello/manifests/{artifact['digest']}")
+        assert status == 200
+        sbom = json.loads(body)
+        assert all((blobs / d["digest"][7:]).exists() for d in [sbom["config"], *sbom["layers"]])
+        run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{a.host}/hello:latest",
+             f"oci:{tmp_path / 'oci'}:a"], None)
+        assert a.metrics().get("registry_images_repaired_total", 0) == 0
+        assert get(b, "hello")[0] == 200
+        assert all((blobs / d[7:]).exists() for d in only_b)
+    finally:
+        for s in (a, b):
+            assert s.stop() == 0

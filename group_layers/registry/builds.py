@@ -4,14 +4,28 @@
 "oci": <hex>}`` (the digests of its two manifests in the storage):
 
 1. from the storage, if the source is pinned and the image was built before
-   (by this server or another one on the same storage);
-2. else from the build already running for the same image (concurrent
-   requests share one build: they await the same task);
-3. else from a new build, once one of ``max_builds`` slots is free.
+   (by this server or another one on the same storage) and its manifests and
+   blobs are all there, undamaged (else it is built again, which stores
+   them again: the storage heals);
+2. else from the build already running for the same image in this server
+   (concurrent requests share one build: they await the same task);
+3. else, for a pinned source, from another replica's build: the storage's
+   build lock for the image is taken first (waiting while another server
+   holds it), and the storage looked at again once it is held;
+4. else from a new build, once one of ``max_builds`` slots is free.
+
+Before a new build is started, the bounds of ``limits`` apply: an image
+found unknown or refused before (within the negative cache's time) is
+answered ``NotFound`` or ``Unavailable`` at once; a client over its build rate, or with
+``client_max_builds`` builds of its own in flight already, or a queue
+already ``max_queue`` builds long behind the busy slots, gets
+``limits.Busy``.  (The per-client bound keeps one client from filling the
+queue, so others' pulls still get in.)
 
 A build is ``nixery-build-image --argstr packages '[...]' --argstr maxLayers
-N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in its
-own process group, killed at the timeout.  It prints the path of
+N [--argstr pkgSource S] [--argstr popularity FILE] [extra flags]`` in a
+process group of its own under ``guard`` (which kills the group when the
+server dies, even by SIGKILL), stopped at the timeout.  It prints the path of
 manifest-output.json: an error object for unknown packages (``NotFound``) or
 for packages the package set refuses, unfree, broken or insecure ones
 (``Unavailable``), or the manifest and where its blobs are (``layerLocations``), which are
@@ -28,14 +42,17 @@ import os
 import re
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
-from . import manifests, referrers
+from . import guard, manifests, referrers
+from .limits import Busy, NegativeCache, RateLimiter
 from .storage import DigestMismatch
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BUILDING = re.compile(r"^building '(/nix/store/[^']+\.drv)'")
 STOP_GRACE_SECONDS = 10
+LOCK_POLL_SECONDS = 0.25
 
 
 class BuildFailed(Exception):
@@ -83,7 +100,7 @@ class ImageRequest:
 
 class Builder:
     def __init__(self, storage, metrics, log, build_command, max_builds=2, timeout=600.0, extra_args=(),
-                 plans=None):
+                 max_queue=16, client_builds_per_minute=0, client_max_builds=4, negative_ttl=0, plans=None):
         self.storage = storage
         self.plans = plans  # plans.Plans, or None: no layer lock
         self.metrics = metrics
@@ -91,42 +108,116 @@ class Builder:
         self.build_command = build_command
         self.timeout = timeout
         self.extra_args = list(extra_args)
+        self.max_builds = max_builds
+        self.max_queue = max_queue
         self.slots = asyncio.Semaphore(max_builds)
+        self.refused = NegativeCache(negative_ttl)  # key -> NotFound or Unavailable
+        self.rates = RateLimiter(client_builds_per_minute)
+        self.client_max_builds = client_max_builds
+        self.client_builds = Counter()  # client -> builds it started, in flight
         self.running = {}  # key -> asyncio.Task
         self.processes = set()
         # Per package source: the `shell` packages it does not have.
         self.missing_optional = {}
 
-    async def image(self, request, optional=frozenset()):
+    async def image(self, request, optional=frozenset(), client=None):
         key = request.key()
+        refused = self.refused.get(key)
+        if refused is not None:
+            self.metrics.count("registry_negative_cache_hits_total")
+            raise refused.with_traceback(None)  # the kept answer, without the last raise's traceback
         if request.pinned:
-            record = await asyncio.to_thread(self.storage.image, key)
+            record = await asyncio.to_thread(self._stored, key)
             if record is not None:
                 self.metrics.count("registry_cache_hits_total")
                 return record
         self.metrics.count("registry_cache_misses_total")
         task = self.running.get(key)
         if task is None:
+            self._admit(client)
             task = asyncio.ensure_future(self._build(request, optional))
             self.running[key] = task
-            task.add_done_callback(lambda _: self.running.pop(key, None))
+            self.client_builds[client] += 1
+            task.add_done_callback(lambda _: self._done(key, client))
         else:
             self.metrics.count("registry_builds_joined_total")
         # shield: a client that goes away does not cancel the others' build.
         return await asyncio.shield(task)
 
-    async def _build(self, request, optional):
+    def _admit(self, client):
+        """Raise Busy if a new build may not start now."""
+        seconds = self.metrics.get("registry_build_seconds_sum")
+        count = self.metrics.get("registry_build_seconds_count")
+        wait = (seconds / count if count else 10) * len(self.running) / self.max_builds
         try:
-            record = await self._build_once(request, optional)
-        except NotFound:
-            self.metrics.count("registry_builds_total", result="not_found")
+            if len(self.running) >= self.max_builds + self.max_queue:
+                raise Busy("build queue full", wait)
+            if self.client_builds[client] >= self.client_max_builds:
+                raise Busy("builds of this client in flight", wait)
+            self.rates.take(client)
+        except Busy as e:
+            self.metrics.count("registry_requests_refused_total", reason=e.reason)
             raise
-        except Unavailable:
+
+    def _done(self, key, client):
+        self.running.pop(key, None)
+        self.client_builds[client] -= 1
+        if not self.client_builds[client]:
+            del self.client_builds[client]
+
+    def _stored(self, key, report=True):
+        """The stored record of image `key` if it is intact, else None (a
+        damaged one is logged and counted, then built again)."""
+        record = self.storage.image(key)
+        if record is None:
+            return None
+        if not self.storage.intact(record):
+            if not report:
+                return None
+            self.metrics.count("registry_images_repaired_total")
+            self.log({"event": "repair", "key": key, "record": record})
+            return None
+        return record
+
+    async def _lock(self, key):
+        """The storage's build lock of image `key`, waited for while another
+        replica holds it (at most as long as its build may take; then None:
+        the build goes ahead without it)."""
+        deadline = time.monotonic() + self.timeout + STOP_GRACE_SECONDS
+        waited = False
+        while (held := await asyncio.to_thread(self.storage.build_lock, key)) is None:
+            if not waited:
+                self.metrics.count("registry_builds_waited_total")
+                waited = True
+            if time.monotonic() > deadline:
+                self.log({"event": "lock_timeout", "key": key})
+                return None
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        return held
+
+    async def _build(self, request, optional):
+        held = await self._lock(request.key()) if request.pinned else None
+        try:
+            if held is not None:
+                record = await asyncio.to_thread(self._stored, request.key(), False)
+                if record is not None:  # another replica built it meanwhile
+                    self.metrics.count("registry_cache_hits_total")
+                    return record
+            record = await self._build_once(request, optional)
+        except NotFound as e:
+            self.metrics.count("registry_builds_total", result="not_found")
+            self.refused.put(request.key(), e)
+            raise
+        except Unavailable as e:
             self.metrics.count("registry_builds_total", result="unavailable")
+            self.refused.put(request.key(), e)
             raise
         except BuildFailed:
             self.metrics.count("registry_builds_total", result="failed")
             raise
+        finally:
+            if held is not None:
+                held.close()
         self.metrics.count("registry_builds_total", result="ok")
         return record
 
@@ -169,12 +260,12 @@ class Builder:
 
     async def _run(self, request, packages):
         """Run the wrapper; the parsed manifest-output.json."""
-        cmd = self.command(request, packages)
+        cmd = guard.command(STOP_GRACE_SECONDS, self.command(request, packages))
         started = time.monotonic()
         self.metrics.gauge_add("registry_builds_running", 1)
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE)
         self.processes.add(proc)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
@@ -234,9 +325,10 @@ class Builder:
             pass
 
     async def _stop(self, proc):
-        """Stop a build: SIGTERM first, for Nix stops the builders it started
-        (they run in sessions of their own, which killing nix-build would
-        leave running), then SIGKILL after a grace period."""
+        """Stop a build: SIGTERM to its group first, for Nix stops the
+        builders it started (they run in sessions of their own, which killing
+        nix-build would leave running), then SIGKILL after a grace period
+        (the guard does the same; this is in case it cannot)."""
         self._signal(proc, signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)

@@ -14,6 +14,7 @@ import json
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -50,15 +51,45 @@ def media_type(data):
     return json.loads(data)["mediaType"]
 
 
-def choose(accept_header):
-    """Which manifest to answer a request with, from its Accept header:
-    Docker's when accepted (or when nothing is said), else OCI's when
-    accepted, else Docker's (clients then decide)."""
-    accepted = set()
-    for part in (accept_header or "").split(","):
-        accepted.add(part.split(";")[0].strip().lower())
-    if not accepted - {""} or DOCKER_MANIFEST in accepted or "*/*" in accepted:
+def _quality(ranges, media_type):
+    """The q-value `ranges` give `media_type`: that of the most specific
+    range that matches it (RFC 9110, 12.5.1), 0 if none does."""
+    kind = media_type.split("/")[0] + "/*"
+    for candidate in (media_type, kind, "*/*"):
+        if candidate in ranges:
+            return ranges[candidate]
+    return 0.0
+
+
+def accepted(accept_headers):
+    """{media range: q-value} of every Accept header line (RFC 9110: the
+    lines of a field are one comma-separated list; q defaults to 1; a q that
+    does not parse counts as 0)."""
+    ranges = {}
+    for line in accept_headers:
+        for part in line.split(","):
+            media_range, *parameters = [p.strip() for p in part.split(";")]
+            if not media_range:
+                continue
+            q = 1.0
+            for parameter in parameters:
+                key, _, value = parameter.partition("=")
+                if key.strip().lower() == "q":
+                    try:
+                        q = min(max(float(value.strip()), 0.0), 1.0)
+                    except ValueError:
+                        q = 0.0
+            media_range = media_range.lower()
+            ranges[media_range] = max(q, ranges.get(media_range, 0.0))
+    return ranges
+
+
+def choose(accept_headers):
+    """Which manifest to answer with, from a request's Accept header lines:
+    the one with the higher q-value; Docker's when they tie (when nothing is
+    said, too), and when neither is acceptable (the client then decides)."""
+    ranges = accepted(accept_headers)
+    if not ranges:
         return DOCKER_MANIFEST
-    if OCI_MANIFEST in accepted:
-        return OCI_MANIFEST
-    return DOCKER_MANIFEST
+    docker, oci = _quality(ranges, DOCKER_MANIFEST), _quality(ranges, OCI_MANIFEST)
+    return OCI_MANIFEST if oci > docker else DOCKER_MANIFEST

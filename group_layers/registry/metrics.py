@@ -16,6 +16,11 @@ HELP = {
     "registry_build_seconds": ("summary", "time spent in nix-build runs"),
     "registry_blobs_stored_total": ("counter", "blobs copied into the storage"),
     "registry_blobs_reused_total": ("counter", "blobs of a build already in the storage"),
+    "registry_negative_cache_hits_total": ("counter", "image requests answered not_found from the negative cache"),
+    "registry_requests_refused_total": ("counter", "image requests refused with 429, by reason"),
+    "registry_images_repaired_total": ("counter", "stored images found with a blob or manifest missing or "
+                                                  "damaged, built again"),
+    "registry_builds_waited_total": ("counter", "builds that waited for another replica's build of the image"),
 }
 
 

@@ -6,7 +6,8 @@ manifests (Docker's and OCI's) gets an OCI artifact that refers to it: an
 image manifest with ``artifactType`` application/vnd.cyclonedx+json, the
 empty config ``{}``, the SBOM as its layer and ``subject`` that manifest;
 the artifacts and blobs go into the storage like any other, and the list of
-a manifest's referrers is recorded under a key derived from its digest.
+a manifest's referrers is recorded beside them (``referrers/<digest>.json``:
+gc keeps an artifact as long as an image record holds its subject).
 
     GET /v2/<name>/referrers/<digest>[?artifactType=T]
 
@@ -22,10 +23,6 @@ EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def _key(subject_hex):
-    return hashlib.sha256(f"referrers:{subject_hex}".encode()).hexdigest()
 
 
 def _descriptor(media_type, data):
@@ -52,13 +49,11 @@ def store(storage, output, subjects):
                         "size": len(subject)},
         }, sort_keys=True, separators=(",", ":")).encode()
         storage.put_manifest(artifact)
-        storage.put_image(_key(subject_hex), {"manifests": [
-            {**_descriptor(OCI_MANIFEST, artifact), "artifactType": SBOM_TYPE}]})
+        storage.put_referrers(subject_hex, [{**_descriptor(OCI_MANIFEST, artifact), "artifactType": SBOM_TYPE}])
 
 
 def index(storage, subject_hex, artifact_type=None):
     """(index bytes, whether a filter was applied) for a manifest digest."""
-    record = storage.image(_key(subject_hex)) or {"manifests": []}
-    found = [d for d in record["manifests"] if artifact_type is None or d["artifactType"] == artifact_type]
+    found = [d for d in storage.referrers(subject_hex) if artifact_type is None or d["artifactType"] == artifact_type]
     body = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": found}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), artifact_type is not None

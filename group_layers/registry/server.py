@@ -6,58 +6,48 @@ OCI Distribution server, on aiohttp.
                                                   --systems, an index of one image a system
                                                   to clients that accept one (platforms.py)
     GET, HEAD  /v2/<name>/blobs/<digest>          a layer or config (Range supported)
-    GET        /v2/<name>/tags/list               ["latest"]: any tag names an image, built
+    GET        /v2/<name>/tags/list[?n=&last=]    ["latest"]: any tag names an image, built
                                                   on demand; this is the one always there
     GET        /v2/<name>/referrers/<digest>      the index of the artifacts (SBOMs) whose
                                                   subject is that manifest (referrers.py)
     GET        /metrics                           Prometheus text
+    GET        /healthz                           200 while the process serves (liveness)
+    GET        /readyz                            200 when it takes new work, 503 while it
+                                                  drains at shutdown or its storage is not
+                                                  writable (readiness)
     anything else under /v2/ (push, delete, ...)  405 UNSUPPORTED
 
 Errors are the spec's JSON (``{"errors": [{"code", "message", "detail"}]}``).
 Blobs are sent from the storage's files with sendfile, by the event loop: no
 thread is held per download.  Each request is logged as one JSON line on
-stderr when its response is complete.  SIGTERM/SIGINT stop accepting
-connections, let in-flight responses finish (up to ``--shutdown-timeout``),
-then kill builds still running; storage files are only ever renamed into
-place, so none is left half-written.
+stderr when its response is complete.  SIGTERM/SIGINT drain the server
+(``serving``): in-flight responses finish (up to ``--shutdown-timeout``),
+then builds still running are killed; storage files are only ever renamed
+into place, so none is left half-written.
 """
 
 import asyncio
 import json
+import os
 import socket
 import sys
-import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .. import __version__
 from . import config as configuration
-from . import manifests, names, platforms, referrers
+from . import manifests, names, platforms, referrers, serving, upkeep
+from .errors import API_HEADERS, RegistryError, log
 from .plans import Plans
 from .builds import Builder, BuildFailed, NotFound, ImageRequest, Unavailable
+from .limits import Busy
 from .metrics import Metrics
 from .sources import UnknownRevision
 from .storage import FilesystemStorage
 
-API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
-
-
-def log(record):
-    """One JSON line on stderr."""
-    print(json.dumps({"time": round(time.time(), 3), **record}, sort_keys=True), file=sys.stderr, flush=True)
-
-
-class RegistryError(Exception):
-    def __init__(self, status, code, message, detail=None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.detail = status, code, message, detail
-
-    def response(self):
-        error = {"code": self.code, "message": self.message}
-        if self.detail is not None:
-            error["detail"] = self.detail
-        return web.json_response({"errors": [error]}, status=self.status, headers=API_HEADERS)
+# The tags listed: any tag names an image; this one always does.
+TAGS = ["latest"]
 
 
 class Registry:
@@ -68,8 +58,12 @@ class Registry:
         self.storage = storage
         self.metrics = Metrics()
         self.popularity = popularity
+        self.draining = asyncio.Event()
         self.builder = Builder(storage, self.metrics, log, cfg.build_command, cfg.max_builds,
-                               cfg.timeout, cfg.nix_build_args, Plans(storage) if cfg.layer_lock else None)
+                               cfg.timeout, cfg.nix_build_args, max_queue=cfg.max_queue,
+                               client_builds_per_minute=cfg.client_builds_per_minute,
+                               client_max_builds=cfg.client_max_builds, negative_ttl=cfg.negative_cache_seconds,
+                               plans=Plans(storage) if cfg.layer_lock else None)
 
     def app(self):
         app = web.Application(middlewares=[self._errors])
@@ -79,8 +73,11 @@ class Registry:
         app.router.add_get("/v2/{name:.+}/tags/list", self.tags)
         app.router.add_get("/v2/{name:.+}/referrers/{digest}", self.referrers)
         app.router.add_get("/metrics", self.render_metrics)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
         app.router.add_route("*", "/v2/{rest:.*}", self.unsupported)
         app.on_cleanup.append(self._stop_builds)
+        app.on_cleanup.append(lambda _app: asyncio.to_thread(self.storage.close))
         return app
 
     @web.middleware
@@ -109,18 +106,30 @@ class Registry:
         return web.Response(body=self.metrics.render().encode(),
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
+    async def healthz(self, request):
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request):
+        if self.draining.is_set():
+            return web.json_response({"status": "draining"}, status=503)
+        if not await asyncio.to_thread(os.access, self.storage.root, os.W_OK):
+            return web.json_response({"status": "storage not writable"}, status=503)
+        return web.json_response({"status": "ready"})
+
     async def manifest(self, request):
         name = _checked_name(request)
         reference = request.match_info["reference"]
         if names.is_digest_reference(reference):
             digest = _checked_digest(reference)
         elif self.cfg.systems and platforms.wants_index(",".join(request.headers.getall("Accept", []))):
-            records = await asyncio.gather(*(self._image(name, reference, system) for system in self.cfg.systems))
+            records = await asyncio.gather(*(self._image(name, reference, request.remote, system)
+                                             for system in self.cfg.systems))
             digest = await asyncio.to_thread(platforms.index, self.storage, records)
         else:
-            record = await self._image(name, reference, self.cfg.systems[0] if self.cfg.systems else None)
-            digest = record["oci" if manifests.choose(request.headers.get("Accept")) == manifests.OCI_MANIFEST
-                            else "docker"]
+            record = await self._image(name, reference, request.remote,
+                                       self.cfg.systems[0] if self.cfg.systems else None)
+            chosen = manifests.choose(request.headers.getall("Accept", []))
+            digest = record["oci" if chosen == manifests.OCI_MANIFEST else "docker"]
         data = await asyncio.to_thread(self.storage.manifest, digest)
         if data is None:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {"digest": f"sha256:{digest}"})
@@ -128,10 +137,13 @@ class Registry:
             **API_HEADERS, "Content-Type": manifests.media_type(data),
             "Docker-Content-Digest": f"sha256:{digest}", "ETag": f'"sha256:{digest}"'})
 
-    async def _image(self, name, tag, system=None):
+    async def _image(self, name, tag, client, system=None):
         if names.TAG.fullmatch(tag) is None:
-            raise RegistryError(404, "MANIFEST_UNKNOWN", "invalid tag", {"tag": tag[:200]})
+            raise RegistryError(400, "TAG_INVALID", "invalid tag", {"tag": tag[:200]})
         packages, optional = names.packages(name)
+        if len(packages) - len(optional) > self.cfg.max_packages:
+            raise RegistryError(400, "NAME_INVALID", f"more than {self.cfg.max_packages} packages in one name",
+                                {"packages": len(packages) - len(optional)})
         try:
             resolved = await self.cfg.source.resolve(tag)
         except UnknownRevision as e:
@@ -140,7 +152,10 @@ class Registry:
         request = ImageRequest(packages, resolved.pkg_source, resolved.pinned, self.cfg.max_layers,
                                self.popularity, system, name)
         try:
-            return await self.builder.image(request, optional)
+            return await self.builder.image(request, optional, client)
+        except Busy as e:
+            raise RegistryError(429, "TOOMANYREQUESTS", f"too many requests: {e.reason}",
+                                headers={"Retry-After": str(e.retry_after)}) from None
         except NotFound as e:
             raise RegistryError(404, "MANIFEST_UNKNOWN", "packages not found in the package set",
                                 {"not_found": e.pkgs}) from None
@@ -151,7 +166,14 @@ class Registry:
             raise RegistryError(500, "UNKNOWN", f"image build failed: {e}", {"packages": list(packages)}) from None
 
     async def tags(self, request):
-        return web.json_response({"name": _checked_name(request), "tags": ["latest"]}, headers=API_HEADERS)
+        name = _checked_name(request)
+        tags = [t for t in TAGS if t > request.query.get("last", "")]
+        n = request.query.get("n")
+        if n is not None:
+            if not n.isdigit():
+                raise RegistryError(400, "UNSUPPORTED", "n must be a non-negative integer", {"n": n[:50]})
+            tags = tags[:int(n)]
+        return web.json_response({"name": name, "tags": tags}, headers=API_HEADERS)
 
     async def referrers(self, request):
         _checked_name(request)
@@ -246,8 +268,11 @@ def _listen(host, port):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in upkeep.DESCRIPTIONS:
+        return upkeep.run(argv[0], argv[1:], os.environ)
     try:
-        cfg = configuration.parse(sys.argv[1:] if argv is None else argv)
+        cfg = configuration.parse(argv)
         storage = FilesystemStorage(cfg.storage)
         popularity = _popularity(cfg, storage)
         sock = _listen(cfg.host, cfg.port)
@@ -259,10 +284,16 @@ def main(argv=None):
         return 2
     registry = Registry(cfg, storage, popularity)
     host, port = sock.getsockname()[:2]
-    log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
-         "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
-         "max_builds": cfg.max_builds, "timeout": cfg.timeout})
-    web.run_app(registry.app(), sock=sock, print=None, shutdown_timeout=cfg.shutdown_timeout,
-                access_log_class=access_logger(registry.metrics))
+
+    def started():  # logged once it serves and handles SIGTERM
+        log({"event": "start", "version": __version__, "host": host, "port": port, "storage": cfg.storage,
+             "source": cfg.source.describe(), "popularity": popularity, "max_layers": cfg.max_layers,
+             "max_builds": cfg.max_builds, "max_queue": cfg.max_queue, "max_packages": cfg.max_packages,
+             "client_builds_per_minute": cfg.client_builds_per_minute, "client_max_builds": cfg.client_max_builds,
+             "negative_cache_seconds": cfg.negative_cache_seconds, "timeout": cfg.timeout,
+             "swept_temp_files": storage.swept})
+
+    asyncio.run(serving.serve(registry.app(), sock, cfg.shutdown_timeout, access_logger(registry.metrics),
+                              registry.draining, cfg.drain_delay, started))
     log({"event": "stop"})
     return 0

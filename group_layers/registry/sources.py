@@ -64,7 +64,9 @@ async def _git_commit(url, tag):
     proc = await asyncio.create_subprocess_exec(
         "git", "ls-remote", "--", url, ref,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        # Not in the server's folder: a repository there (or a broken one,
+        # as a worktree whose main repository is not mounted) is no concern.
+        cwd="/", env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise UnknownRevision(f"git ls-remote {url}: {err.decode(errors='replace').strip()[-300:]}")

@@ -339,9 +339,11 @@ def _cohorts(graph, names, pop, budget, merge_share):
             if weight[q] * share * budget**2 <= merge_share * above * REBUILD * above * (pop[q] + 1):
                 head[q] = p
                 weight[p] += weight[q]
+    for q in graph.referrers_first:  # a head's head is final before its cohort's members
+        head[q] = head[head[q]]
     found = {}
-    for i in range(n):
-        found.setdefault(_find(head, i), []).append(i)
+    for i, top in enumerate(head):
+        found.setdefault(top, []).append(i)
     return found
 
 
@@ -383,21 +385,23 @@ def _first_root(graph, heads):
     """For each path, the rank of the first root whose closure holds it, the
     roots ranked by closure size, largest first (ties by path); right for
     ``heads`` at least (the walk stops once they all have theirs)."""
-    roots = sorted(graph.roots, key=lambda r: (-graph.closure_size[r], r))
+    # graph.roots is sorted, and a stable sort keeps ties in that order
+    roots = sorted(graph.roots, key=graph.closure_size.__getitem__, reverse=True)
     first = [len(roots)] * len(graph)
     unplaced = set(heads)
     for rank, root in enumerate(roots):
         if not unplaced:
             break
-        if first[root] > rank:
+        if first[root] > rank:  # each path is placed once, by the first root to reach it
             first[root] = rank
+            unplaced.discard(root)
             stack = [root]
             while stack:
                 for r in graph.refs[stack.pop()]:
                     if first[r] > rank:
                         first[r] = rank
+                        unplaced.discard(r)
                         stack.append(r)
-        unplaced.difference_update([h for h in unplaced if first[h] <= rank])
     return first
 
 
@@ -448,16 +452,6 @@ def _cut(pname, version):
 
 def _dashed(left, right):
     return f"{left}-{right}"
-
-
-def _find(head, i):
-    """The cohort head of ``i``, compressing the chain on the way."""
-    top = i
-    while head[top] != top:
-        top = head[top]
-    while head[i] != top:
-        head[i], i = top, head[i]
-    return top
 
 
 def _why(pop, top, members):
