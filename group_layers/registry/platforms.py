@@ -11,16 +11,16 @@ never labelled with a platform it was not built for.
 
 import json
 
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+from .manifests import OCI_INDEX, OCI_MANIFEST, accepted
+
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def wants_index(accept_header):
-    """Whether a request's Accept (its headers joined by commas) takes an
-    index or a Docker manifest list."""
-    accepted = {part.split(";")[0].strip().lower() for part in (accept_header or "").split(",")}
-    return bool(accepted & {INDEX_TYPE, DOCKER_LIST})
+def wants_index(accept_headers):
+    """Whether a request's Accept header lines name an index or a Docker
+    manifest list (with a q-value above 0)."""
+    ranges = accepted(accept_headers)
+    return any(ranges.get(kind, 0) > 0 for kind in (OCI_INDEX, DOCKER_LIST))
 
 
 def index(storage, records):
@@ -35,5 +35,5 @@ def index(storage, records):
         platform = {key: config[key] for key in ("architecture", "os", "variant") if key in config}
         entries.append({"mediaType": OCI_MANIFEST, "digest": f"sha256:{record['oci']}", "size": len(manifest),
                         "platform": platform})
-    body = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": entries}
+    body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     return storage.put_manifest(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())

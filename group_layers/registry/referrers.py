@@ -18,11 +18,11 @@ with none, as the spec asks), filtered by artifactType when asked.
 import hashlib
 import json
 
+from .manifests import OCI_INDEX, OCI_MANIFEST
+
 SBOM_TYPE = "application/vnd.cyclonedx+json"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def _descriptor(media_type, data):
@@ -55,5 +55,5 @@ def store(storage, output, subjects):
 def index(storage, subject_hex, artifact_type=None):
     """(index bytes, whether a filter was applied) for a manifest digest."""
     found = [d for d in storage.referrers(subject_hex) if artifact_type is None or d["artifactType"] == artifact_type]
-    body = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": found}
+    body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), artifact_type is not None

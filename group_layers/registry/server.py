@@ -121,7 +121,7 @@ class Registry:
         reference = request.match_info["reference"]
         if names.is_digest_reference(reference):
             digest = _checked_digest(reference)
-        elif self.cfg.systems and platforms.wants_index(",".join(request.headers.getall("Accept", []))):
+        elif self.cfg.systems and platforms.wants_index(request.headers.getall("Accept", [])):
             records = await asyncio.gather(*(self._image(name, reference, request.remote, system)
                                              for system in self.cfg.systems))
             digest = await asyncio.to_thread(platforms.index, self.storage, records)
@@ -180,7 +180,7 @@ class Registry:
         digest = _checked_digest(request.match_info["digest"])
         data, filtered = await asyncio.to_thread(referrers.index, self.storage, digest,
                                                  request.query.get("artifactType"))
-        headers = {**API_HEADERS, "Content-Type": referrers.INDEX_TYPE}
+        headers = {**API_HEADERS, "Content-Type": manifests.OCI_INDEX}
         if filtered:
             headers["OCI-Filters-Applied"] = "artifactType"
         return web.Response(body=data, headers=headers)
