@@ -1,7 +1,5 @@
 """``python -m group_layers``: the same as the ``group-layers`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

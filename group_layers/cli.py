@@ -258,3 +258,19 @@ def main(argv=None):
         if collecting:
             gc.enable()
     return 0
+
+
+def run():
+    """The command's entry point (``group-layers``, ``python -m group_layers``):
+    :func:`main`, then exit at once, as mypy's command does.  The
+    interpreter's own shutdown would tear down every module and object one by
+    one, work the system does anyway when the process ends (about 3 ms of a
+    small image's run)."""
+    status = main()
+    for stream in filter(None, (sys.stdout, sys.stderr)):  # None: started without it
+        try:
+            stream.flush()
+        except BrokenPipeError:  # a reader that went away: as main's own writes
+            status = status or 1
+    os._exit(status)
+
