@@ -1,5 +1,7 @@
 """``python -m group_layers``: the same as the ``group-layers`` command."""
 
+import sys
+
 from .cli import run
 
-run()
+sys.exit(run())
