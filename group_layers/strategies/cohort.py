@@ -310,7 +310,7 @@ def _cohorts(graph, names, pop, budget, merge_share):
     """The cohorts, ``pop`` being each path's count (``_counts``), or None
     without popularity data."""
     n = len(graph)
-    if pop:
+    if pop is not None:
         counted = [count or 1 for count in pop]  # a missing count reads as 1
         # each path's most popular referrer (ties: the last path): the paths
         # in rising order of count each claim their references, a later
