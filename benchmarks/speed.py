@@ -236,9 +236,10 @@ def main(argv=None):
             for label, strategy, with_pop, previous in VARIANTS:
                 commands[case, label] = command(files[case], pop if with_pop else None, strategy, out,
                                                 lock if previous else None, program)
+            if case == "desktops":
+                commands[case, AS_IS] = command(files[case], pop, "cohort", out)
             if go:
                 commands[case, GO] = [go, "-graph", files[case], "-pop", pop, "-budget", "94", "-out", out]
-        commands["desktops", AS_IS] = command(files["desktops"], pop, "cohort", out)
         commands[START] = [python, "-c", "pass"]
         commands[START_AS_IS] = [sys.executable, "-c", "pass"]
         runs = timed(commands, args.runs, {"desktops": args.desktops_repeat, START[0]: args.desktops_repeat})
