@@ -117,6 +117,26 @@ def test_a_plan_cut_apart_from_the_strategy_s_is_made_afresh_unless_the_cut_is_a
     assert (new == plan(after, current.popularity, budget)) != recorded
 
 
+def test_a_removal_is_not_drift(corpus):
+    """An old plan holds git's layer cut in two, git beside curl.  Removing
+    curl breaks that layer and regroups git, but nothing changed: the cut is
+    kept (no plan made afresh), and every other old layer with it."""
+    budget = 40
+    before = corpus.image_graph(REQUEST)
+    old = plan(before, corpus.popularity, budget)
+    shared = next(layer for layer in old if any(package_name(p).startswith("git-man-") for p in layer))
+    git = {p for p in shared if package_name(p).startswith("git-1_")}
+    after = corpus.image_graph(REQUEST[:-1])
+    curl = {p for p in before.paths if package_name(p).startswith("curl-")} - set(after.paths)
+    assert git and curl and not curl & shared
+    holder = next(layer for layer in old if curl & layer)
+    previous = rows(layer for layer in old if layer not in (shared, holder)) + [
+        {"contents": sorted(shared - git)}, {"contents": sorted(git | (holder & set(after.paths)) | curl)}]
+    new = plan(after, corpus.popularity, budget, previous)
+    assert frozenset(shared - git) in new
+    assert all(layer in new for layer in old if layer not in (shared, holder) and layer <= set(after.paths))
+
+
 def test_without_a_plan_for_the_image_the_output_is_the_strategy_s(tmp_path):
     packages = {"app": (10, ["lib"]), "lib": (30, [])}
     (tmp_path / "graph.json").write_text(json.dumps(attrs_document(packages, ["app"])))
