@@ -18,7 +18,7 @@ setup(
     packages=["group_layers", "group_layers.strategies", "group_layers.registry"],
     package_data={"group_layers": ["schemas/*.json"]},
     entry_points={"console_scripts": [
-        "group-layers = group_layers.cli:main",
+        "group-layers = group_layers.cli:run",
         "group-layers-registry = group_layers.registry.server:main",
     ]},
     install_requires=["networkx", "jsonschema"],

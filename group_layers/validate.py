@@ -268,14 +268,16 @@ def previous(doc, file, image):
             image = next(iter(plans))
         rows, where = plans.get(image, []), ("images", image)
         others = {name: plan for name, plan in plans.items() if name != image}
-    seen = {}
-    for j, row in enumerate(rows):
-        for k, path in enumerate(row["contents"]):
-            first = seen.setdefault(path, (j, k))
-            if first != (j, k):
-                raise BadInput(file, pointer(*where, j, "contents", k),
-                               f"{path} is also at {pointer(*where, first[0], 'contents', first[1])}: "
-                               "a path has one layer")
+    paths = list(chain.from_iterable(row["contents"] for row in rows))
+    if len(set(paths)) != len(paths):  # a path in two places: which?
+        seen = {}
+        for j, row in enumerate(rows):
+            for k, path in enumerate(row["contents"]):
+                first = seen.setdefault(path, (j, k))
+                if first != (j, k):
+                    raise BadInput(file, pointer(*where, j, "contents", k),
+                                   f"{path} is also at {pointer(*where, first[0], 'contents', first[1])}: "
+                                   "a path has one layer")
     return rows, others
 
 

@@ -92,11 +92,14 @@ def dags(draw, max_paths=25):
     return packages, roots, popularity
 
 
-def run(*args, cwd=REPO, stdin=None):
-    """``python -m group_layers ARGS`` in a subprocess: the completed process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def run(*args, cwd=REPO, stdin=None, env=None, python=()):
+    """``python -m group_layers ARGS`` in a subprocess: the completed process
+    (``env``: more environment variables; ``python``: options to the
+    interpreter, before ``-m``)."""
+    env = dict(os.environ, **(env or {}),
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
-        [sys.executable, "-m", "group_layers", *map(str, args)],
+        [sys.executable, *python, "-m", "group_layers", *map(str, args)],
         cwd=cwd, input=stdin, capture_output=True, text=True, env=env, check=False,
     )
 

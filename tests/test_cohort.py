@@ -184,6 +184,23 @@ def test_names_are_found_at_another_version_and_only_of_their_own_package():
     assert cohort._counts(["tool-2", "python3.11-a-2", "python3.11-abc-2"], popularity) == [4, 6, None]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.text("ab-+.1", min_size=1, max_size=6), max_size=60), st.sets(st.text("ab+.1", max_size=3)))
+def test_names_sharing_a_first_word_are_found_however_many_words(known, words):
+    # few words are looked up in the sorted names, many found in one pass:
+    # either way every name of those first words, whatever sorts near them
+    popularity = dict.fromkeys(known, 2)
+    found = {n for n in cohort._sharing_first_word(popularity, words) if n.partition("-")[0] in words}
+    assert found == {n for n in known if n.partition("-")[0] in words}
+
+
+def test_names_are_found_alike_among_few_or_many_names():
+    names = ["lib1-1.1", "lib1-1.1-bin", "other-3", "lib-2"]
+    popularity = {"lib1-1.0": 4, "lib1-0.9": 6, "lib1-1.0-bin": 3, "other-2": 7, "lib10-1": 9, "lib-extra-1": 5}
+    padded = popularity | {f"z{i}-1": 1 for i in range(1000)}  # few words among many names
+    assert cohort._counts(names, popularity) == cohort._counts(names, padded) == [6, 3, 7, None]
+
+
 def test_a_bumped_output_takes_its_own_outputs_count():
     # openssl-3.0.9-bin is openssl-3.0.8-bin bumped, not openssl-3.0.8: an
     # output used by few must not borrow the library's count and glue it

@@ -87,6 +87,23 @@ def test_strategy_choices_and_default(image):
     assert default.stdout == named.stdout
 
 
+def test_help_fits_the_terminal():
+    # argparse is told a width only once every argument is added (cli._Parser)
+    narrow, wide = (run("--help", env={"COLUMNS": str(columns)}).stdout.splitlines() for columns in (50, 150))
+    assert len(narrow) > len(wide) and max(map(len, wide)) > 80
+
+
+def test_whole_output_through_a_pipe_and_a_profiler_still_reports(image):
+    # the command exits without the interpreter's shutdown (cli.run): its
+    # output must still be flushed whole, and a profiler, which reports at
+    # shutdown, must still get one
+    plain = run("--graph", "graph.json", "--out", "-", cwd=image, env={"PYTHONUNBUFFERED": ""})  # buffered
+    profiled = run("--graph", "graph.json", "--out", "-", cwd=image, python=("-m", "cProfile"))
+    assert plain.returncode == profiled.returncode == 0
+    assert layers_in(plain.stdout)
+    assert profiled.stdout.startswith(plain.stdout) and "function calls" in profiled.stdout
+
+
 def test_table_format(image):
     process = run("--graph", "graph.json", "--pop", "pop.json", "--strategy", "nixery",
                   "--format", "table", "--out", "-", cwd=image)

@@ -254,7 +254,8 @@ first: {D, F}, then {A, C}, then B's {B, E, G}.
 """
 
 import re
-from itertools import accumulate, chain
+from bisect import bisect_left
+from itertools import accumulate, chain, repeat
 
 from ..layer import Layer
 
@@ -309,13 +310,21 @@ def _cohorts(graph, names, pop, budget, merge_share):
     """The cohorts, ``pop`` being each path's count (``_counts``), or None
     without popularity data."""
     n = len(graph)
-    referrers = [[] for _ in range(n)]
-    for i, refs in enumerate(graph.refs):
-        for r in refs:
-            referrers[r].append(i)
-    family = None if pop else [_family(name) for name in names]
-    named_kin = None if pop else _named_kin(family)
-    counted = [count or 1 for count in pop] if pop else None  # a missing count reads as 1
+    if pop is not None:
+        counted = [count or 1 for count in pop]  # a missing count reads as 1
+        # each path's most popular referrer (ties: the last path): the paths
+        # in rising order of count each claim their references, a later
+        # claim replacing an earlier one (one C call per path, not per reference)
+        chosen = {}
+        for i in sorted(range(n), key=counted.__getitem__):
+            chosen.update(zip(graph.refs[i], repeat(i)))
+    else:
+        referrers = [[] for _ in range(n)]
+        for i, refs in enumerate(graph.refs):
+            for r in refs:
+                referrers[r].append(i)
+        family = [_family(name) for name in names]
+        named_kin = _named_kin(family)
     head = list(range(n))
     weight = list(graph.nar_size)  # a head's cohort's size, as it grows
     for q in reversed(graph.referrers_first):  # references first: q's cohort is whole
@@ -327,8 +336,9 @@ def _cohorts(graph, names, pop, budget, merge_share):
                 kin = [p for p in referrers[q] if _kin(family[p], family[q])]
             if kin:
                 head[q] = max(kin, key=lambda p: (graph.closure_size[p], p))
-        elif referrers[q] and pop[q] is not None:
-            with_p, p = max(zip(map(counted.__getitem__, referrers[q]), referrers[q]))
+        elif q in chosen and pop[q] is not None:
+            p = chosen[q]
+            with_p = counted[p]
             if 2 * with_p < pop[q]:  # rule 1
                 continue
             # rule 2 in integers: size(q's cohort) * (share + rebuilt share)
@@ -356,20 +366,31 @@ def _counts(names, popularity):
     version bump renames a package without changing who needs it."""
     if not popularity:
         return None
-    counts = [popularity.get(name) for name in names]
+    counts = list(map(popularity.get, names))
     missing = {i: output_of(names[i]) for i, count in enumerate(counts) if count is None}
     if missing:
         wanted, best = set(missing.values()), {}
-        # a name of package ``p`` is ``p`` or starts with ``p-``, so it shares
-        # ``p``'s first word: only those names are parsed, each once
-        words = {pname.partition("-")[0] for pname, _ in wanted}
-        for name in [n for n in popularity if n.partition("-")[0] in words]:
+        for name in _sharing_first_word(popularity, {pname.partition("-")[0] for pname, _ in wanted}):
             key = output_of(name)
             if key in wanted:
                 best[key] = max(popularity[name], best.get(key, 0))
         for i, key in missing.items():
             counts[i] = best.get(key)
     return counts
+
+
+def _sharing_first_word(popularity, words):
+    """The names of ``popularity`` whose first word (up to the first dash)
+    is one of ``words``, and maybe a few others: every name of package ``p``
+    is ``p`` or starts with ``p-``, so it shares ``p``'s first word, and only
+    those names need parsing.  A name of first word ``w`` sorts from ``w`` to
+    before ``w.`` (a dot follows a dash): a few words are looked up in the
+    sorted names (about 1 ms of a 2,000-path image's run, where a pass over
+    the 24,000 names of the corpus' data took 4), many in one pass."""
+    if len(words) * 8 >= len(popularity):
+        return [name for name in popularity if name.partition("-")[0] in words]
+    known = sorted(popularity)  # Nix and popcount write them sorted: one C pass
+    return chain.from_iterable(known[bisect_left(known, w):bisect_left(known, w + ".")] for w in words)
 
 
 def output_of(name):
