@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from benchmarks import churn
 from benchmarks.corpus import Corpus
-from engine_support import assert_rejected, attrs_document, dags, run
+from engine_support import assert_rejected, attrs_document, dags, run, store_path
 from group_layers import lock, validate
 from group_layers.graph import from_document
 from group_layers.graph import package_name
+from group_layers.layer import Layer
 from group_layers.strategies import STRATEGIES
 from group_layers.strategies.cohort import output_of
 
@@ -115,6 +116,71 @@ def test_a_plan_cut_apart_from_the_strategy_s_is_made_afresh_unless_the_cut_is_a
     new = plan(after, current.popularity, budget, previous)
     assert (frozenset(shared - git) in new) == recorded
     assert (new == plan(after, current.popularity, budget)) != recorded
+
+
+def test_a_removal_is_not_drift(corpus):
+    """An old plan holds git's layer cut in two, git beside curl.  Removing
+    curl breaks that layer and regroups git, but nothing changed: the cut is
+    kept (no plan made afresh), and every other old layer with it."""
+    budget = 40
+    before = corpus.image_graph(REQUEST)
+    old = plan(before, corpus.popularity, budget)
+    shared = next(layer for layer in old if any(package_name(p).startswith("git-man-") for p in layer))
+    git = {p for p in shared if package_name(p).startswith("git-1_")}
+    after = corpus.image_graph(REQUEST[:-1])
+    curl = {p for p in before.paths if package_name(p).startswith("curl-")} - set(after.paths)
+    assert git and curl and not curl & shared
+    holder = next(layer for layer in old if curl & layer)
+    previous = rows(layer for layer in old if layer not in (shared, holder)) + [
+        {"contents": sorted(shared - git)}, {"contents": sorted(git | (holder & set(after.paths)) | curl)}]
+    new = plan(after, corpus.popularity, budget, previous)
+    assert frozenset(shared - git) in new
+    assert all(layer in new for layer in old if layer not in (shared, holder) and layer <= set(after.paths))
+
+
+def hand_plan(packages, roots, old, layers, budget):
+    """The lock's plan of a hand-made image: ``old`` and ``layers`` (the
+    strategy's) as lists of package keys, ``old`` rows perhaps with
+    ``changed``; the result as ``[(keys, changed keys)]``."""
+    graph = from_document(attrs_document(packages, roots))
+    key = {p: k for k in packages for p in [store_path(k)]}
+    where = {p: i for i, p in enumerate(graph.paths)}
+    previous = [{"contents": sorted(map(store_path, row)), "changed": sorted(map(store_path, changed))}
+                for row, changed in old]
+    strategy = [Layer(tuple(sorted(where[store_path(k)] for k in layer)), "strategy") for layer in layers]
+    return [(sorted(key[graph.paths[i]] for i in layer.members), sorted(key[graph.paths[i]] for i in layer.changed))
+            for layer in lock.plan(graph, previous, strategy, budget)]
+
+
+@pytest.mark.parametrize("mates", [50, 500])
+def test_a_split_is_made_only_where_it_pays_for_the_layers_merged_to_make_room(mates):
+    """ssl-2 replaces ssl-1, which changed before beside data-1.  Splitting
+    ssl from data needs a slot: at the budget, the two cheapest kept layers
+    (110 bytes) merge to make one.  That pays only if data, which the split
+    keeps from being pulled again at ssl's next change, weighs more."""
+    def image(ssl):
+        return {"app-1": (10, ["big-1", "huge-1", "data-1"]), "big-1": (100, []), "huge-1": (1000, []),
+                "data-1": (mates, []), ssl: (10, [])}
+    old = [(["app-1"], []), (["big-1"], []), (["huge-1"], []), (["data-1", "ssl-1"], ["ssl-1"])]
+    new = hand_plan(image("ssl-2"), ["app-1", "ssl-2"], old,
+                    [["app-1"], ["big-1"], ["huge-1"], ["data-1", "ssl-2"]], budget=4)
+    if mates < 110:
+        assert new == [(["app-1"], []), (["big-1"], []), (["huge-1"], []), (["data-1", "ssl-2"], ["ssl-2"])]
+    else:
+        assert new == [(["huge-1"], []), (["data-1"], []), (["ssl-2"], ["ssl-2"]), (["app-1", "big-1"], [])]
+
+
+def test_the_kept_layer_that_makes_room_weighs_a_chainid_cache_at_half():
+    """An image at its budget gains a package.  The 18-byte layer makes room
+    rather than the last one (30 bytes), though under a ChainID cache that
+    costs the last one too (18 + 30 against 30 for the digest cache): a
+    digest cache counts in full, a ChainID cache at half."""
+    packages = {"app-1": (5, ["big-1", "mid-1", "last-1"]), "big-1": (1000, []), "mid-1": (18, []),
+                "last-1": (30, []), "new-1": (5, [])}
+    old = [(["app-1", "big-1"], []), (["mid-1"], []), (["last-1"], [])]
+    new = hand_plan(packages, ["app-1", "new-1"], old,
+                    [["app-1", "big-1"], ["mid-1"], ["last-1"], ["new-1"]], budget=3)
+    assert new == [(["app-1", "big-1"], []), (["last-1"], []), (["mid-1", "new-1"], [])]
 
 
 def test_without_a_plan_for_the_image_the_output_is_the_strategy_s(tmp_path):
