@@ -283,7 +283,7 @@ def run():
     small image's run).  Under a profiler or a tracer (coverage), which
     report at shutdown, the exit is the usual one."""
     status = main()
-    if sys.getprofile() is not None or sys.gettrace() is not None:
+    if _observed():
         return status
     for stream in filter(None, (sys.stdout, sys.stderr)):  # None: started without it
         try:
@@ -291,3 +291,13 @@ def run():
         except BrokenPipeError:  # a reader that went away: as main's own writes
             status = status or 1
     os._exit(status)
+
+
+def _observed():
+    """Whether a profiler or a tracer watches this process: the old hooks, or
+    (Python 3.12 on, where cProfile and coverage use them) a tool registered
+    with ``sys.monitoring``."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
